@@ -1,8 +1,9 @@
 """entropykit-shared: the package every entropykit domain imports.
 
-Runtime basics (seeding, devices, Fabric) live in :mod:`entropykit_shared.runtime`, the run-directory
-schema in :mod:`entropykit_shared.rundir`, and test contracts in :mod:`entropykit_shared.testing`
-(imported on demand: it needs pytest). Importing this package does not import torch.
+Runtime basics (seeding, devices, Fabric) live in :mod:`entropykit_shared.runtime`, the
+run-directory schema in :mod:`entropykit_shared.rundir`, and test contracts in
+:mod:`entropykit_shared.testing` (imported on demand: it needs pytest). Importing this package
+does not import torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -119,9 +119,12 @@ def check_run_dir(path: str | Path, *, require_plots: bool = True) -> list[str]:
             problems.append(f"{SUMMARY_FILE} lacks {', '.join(missing)}")
         elif summary["status"] not in STATUSES:
             problems.append(f"{SUMMARY_FILE} has unknown status {summary['status']!r}")
-        elif config is not None and isinstance(config.get("run"), dict):
-            if summary["seed"] != config["run"].get("seed"):
-                problems.append(f"{SUMMARY_FILE} seed differs from {CONFIG_FILE} run.seed")
+        elif (
+            config is not None
+            and isinstance(config.get("run"), dict)
+            and summary["seed"] != config["run"].get("seed")
+        ):
+            problems.append(f"{SUMMARY_FILE} seed differs from {CONFIG_FILE} run.seed")
 
     plots = sorted((root / PLOTS_DIR).glob("*.png"))
     if require_plots and not plots:

@@ -158,8 +158,8 @@ def make_fabric(
     """Build (and by default launch) a Lightning ``Fabric``.
 
     Args:
-        device: ``"auto" | "cpu" | "cuda" | "mps"``, resolved with :func:`resolve_device` and used as
-            Fabric's accelerator.
+        device: ``"auto" | "cpu" | "cuda" | "mps"``, resolved with :func:`resolve_device` and
+            used as Fabric's accelerator.
         devices, strategy, num_nodes, precision: passed to ``Fabric`` (see :class:`FabricConfig`).
         launch: call ``fabric.launch()``, which sets up the process group when the script runs
             under ``torchrun`` or SLURM; a no-op for a single process.

@@ -175,10 +175,11 @@ class AppContract:
         ]
 
     @pytest.fixture(scope="class")
-    def demo_run(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        assert self.app is not None, "set the class attribute `app` to the domain's Typer app"
-        out = tmp_path_factory.mktemp(f"{self.domain or 'app'}-demo") / "run"
-        result = invoke(self.app, self.demo_command(out))
+    @classmethod
+    def demo_run(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        assert cls.app is not None, "set the class attribute `app` to the domain's Typer app"
+        out = tmp_path_factory.mktemp(f"{cls.domain or 'app'}-demo") / "run"
+        result = invoke(cls.app, cls.demo_command(out))
         assert result.exit_code == 0, f"demo --quick failed:\n{result.stdout}\n{result.stderr}"
         return out
 
@@ -190,9 +191,7 @@ class AppContract:
 
     def test_demo_writes_valid_run_dir(self, demo_run: Path) -> None:
         problems = check_run_dir(demo_run)
-        assert not problems, "run directory does not follow the schema:\n  " + "\n  ".join(
-            problems
-        )
+        assert not problems, "run directory does not follow the schema:\n  " + "\n  ".join(problems)
 
     def test_demo_summary_reports_success(self, demo_run: Path) -> None:
         summary = json.loads((demo_run / SUMMARY_FILE).read_text(encoding="utf-8"))

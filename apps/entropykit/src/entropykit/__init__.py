@@ -35,7 +35,23 @@ _EXPORTS = {
     "installed_apps": "entropykit.discovery",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "ConfigError",
+    "DomainApp",
+    "Link",
+    "MetricsLogger",
+    "Report",
+    "Run",
+    "RunDir",
+    "UsageError",
+    "__version__",
+    "capture_env",
+    "describe_keys",
+    "installed_apps",
+    "load_config",
+    "pyplot",
+    "save_figure",
+]
 
 if TYPE_CHECKING:
     from entropykit.app import DomainApp, Run

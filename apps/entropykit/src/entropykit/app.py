@@ -11,9 +11,9 @@ A domain app is a :class:`DomainApp` (a ``typer.Typer``) whose verbs are plain f
         run.plot_metrics(["loss"])
         return {"auroc": result.auroc}
 
-Every verb gets the common options ``--config``, ``--set a.b=v`` (repeatable), ``--out``, ``--seed``,
-``--device``, ``--quick`` and ``--debug``; its own parameters (typer style) come first. The
-framework loads the config, seeds, resolves the device, creates the run directory, writes
+Every verb gets the common options ``--config``, ``--set a.b=v`` (repeatable), ``--out``,
+``--seed``, ``--device``, ``--quick`` and ``--debug``; its own parameters (typer style) come
+first. The framework loads the config, seeds, resolves the device, creates the run directory, writes
 ``config.yaml``/``env.json``, calls the verb, then writes ``summary.json`` and the reports. Errors
 become messages: exit 2 for usage and config errors, 1 for runtime errors, 130 when interrupted;
 ``--debug`` shows the traceback.
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from entropykit_shared import rundir as schema
 
 from entropykit.config import RUN_SECTION, config_to_dict, load_config, read_run_section
 from entropykit.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, UsageError
@@ -40,6 +39,7 @@ from entropykit.plots import numeric_keys, plot_scalars, plot_series, save_figur
 from entropykit.records import MetricsLogger, capture_env, to_jsonable
 from entropykit.report import Report, flatten
 from entropykit.rundir import DEFAULT_ROOT, RunDir
+from entropykit_shared import rundir as schema
 
 T = TypeVar("T")
 
@@ -215,6 +215,10 @@ def _print_error(message: str, *, hint: str | None = None) -> None:
         typer.echo(f"hint: {hint}", err=True)
 
 
+def _group_callback() -> None:
+    """Nothing to do before a verb runs."""
+
+
 class DomainApp(typer.Typer):
     """A domain's command-line app: a ``typer.Typer`` with the :meth:`verb` decorator.
 
@@ -232,6 +236,9 @@ class DomainApp(typer.Typer):
         super().__init__(name=domain, help=help, **kwargs)
         self.domain = domain
         self.runs_root = Path(runs_root)
+        # A group callback keeps `app <verb>` even while an app has a single verb (typer would
+        # otherwise make that verb the whole app).
+        self.callback()(_group_callback)
 
     def verb(
         self,
@@ -306,9 +313,7 @@ class DomainApp(typer.Typer):
         return decorate
 
     # The life of one command -----------------------------------------------------------------
-    def _prepare(
-        self, command: str, config_cls: type | None, common: dict[str, Any]
-    ) -> Run:
+    def _prepare(self, command: str, config_cls: type | None, common: dict[str, Any]) -> Run:
         from entropykit_shared import resolve_device, seed_everything
 
         config_file = common["config_file"]

@@ -6,7 +6,8 @@ may validate values in ``__post_init__`` by raising ``ValueError``; that becomes
 
 A config file may carry a ``run:`` section (every run directory's ``config.yaml`` does: seed,
 device, command). It is not part of the library config: :func:`load_config` skips it and
-:func:`read_run_section` returns it, so a saved ``config.yaml`` can be passed back with ``--config``.
+:func:`read_run_section` returns it, so a saved ``config.yaml`` can be passed back with
+``--config``.
 """
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"config file {path} must hold a mapping of keys to values, "
-            f"not a {type(data).__name__}"
+            f"config file {path} must hold a mapping of keys to values, not a {type(data).__name__}"
         )
     return data
 
@@ -166,6 +166,4 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
     node = OmegaConf.structured(config)
-    return typing.cast(
-        dict[str, Any], OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-    )
+    return typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=True, enum_to_str=True))

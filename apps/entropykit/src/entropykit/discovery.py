@@ -50,8 +50,11 @@ def installed_apps() -> list[AppInfo]:
         if dist is not None:
             wanted = f"entropykit-{ep.name.replace('_', '-')}"
             script = next(
-                (e.name for e in dist.entry_points if e.group == "console_scripts"
-                 and e.name == wanted),
+                (
+                    e.name
+                    for e in dist.entry_points
+                    if e.group == "console_scripts" and e.name == wanted
+                ),
                 None,
             )
         found[ep.name] = AppInfo(

@@ -73,7 +73,9 @@ def plot_series(
     return save_figure(fig, path)
 
 
-def plot_scalars(values: Mapping[str, float], path: str | Path, *, title: str | None = None) -> Path:
+def plot_scalars(
+    values: Mapping[str, float], path: str | Path, *, title: str | None = None
+) -> Path:
     """Horizontal bar chart of named numbers (the fallback picture of a results table)."""
     if not values:
         raise ValueError("plot_scalars needs at least one value")

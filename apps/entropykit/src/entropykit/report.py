@@ -16,7 +16,8 @@ from typing import Any
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em;border-bottom:1px solid #ddd;padding-bottom:.3em}h2{font-size:1.25em;margin-top:1.6em}
+h1{font-size:1.6em;border-bottom:1px solid #ddd;padding-bottom:.3em}
+h2{font-size:1.25em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -184,7 +185,7 @@ class Report:
                     f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>'
                 )
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>"
             f"<body>\n{chr(10).join(body)}\n</body></html>\n"
         )

@@ -7,10 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from entropykit_shared import rundir as schema
-
 from entropykit.errors import UsageError
 from entropykit.records import dump_json, to_jsonable
+from entropykit_shared import rundir as schema
 
 DEFAULT_ROOT = Path("runs")
 
