@@ -16,6 +16,7 @@ from entropykit.config import (
     read_run_section,
 )
 from entropykit.errors import ConfigError, UsageError
+from entropykit_shared import FabricConfig
 
 
 @dataclass
@@ -146,3 +147,16 @@ def test_describe_keys_flattens_nested_sections() -> None:
     assert keys[0] == "epochs: int = 10"
     assert "optim.betas: list[float] = [0.9, 0.999]" in keys
     assert len(keys) == 6
+
+
+@dataclass
+class WithFabric:
+    epochs: int = 1
+    fabric: FabricConfig = field(default_factory=FabricConfig)
+
+
+def test_fabric_section_is_settable() -> None:
+    cfg = load_config(WithFabric, None, ["fabric.devices=4", "fabric.strategy=ddp"])
+    assert cfg.fabric == FabricConfig(devices="4", strategy="ddp")
+    with pytest.raises(ConfigError, match=r"fabric\.num_nodes"):
+        load_config(WithFabric, None, ["fabric.num_nodes=two"])

@@ -204,6 +204,9 @@ def test_html_inlining_another_png_is_not_enough(run_dir, png_bytes):
         "<img src=https://example.org/a.png>",
         '<script src="//cdn.example.org/x.js"></script>',
         '<link rel="stylesheet" href="https://cdn.example.org/x.css">',
+        '<img src = "https://example.org/a.png">',
+        '<img srcset="https://example.org/a.png 2x">',
+        "<style>body{background:url(https://example.org/bg.png)}</style>",
     ],
 )
 def test_html_loading_a_remote_resource(run_dir, tag):
@@ -237,3 +240,28 @@ def test_path_that_is_a_file(tmp_path):
 def test_path_that_does_not_exist(tmp_path):
     path = tmp_path / "absent"
     assert check_run_dir(path) == [f"{path} is not a directory"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("config.yaml", "- a\n- b\n", "config.yaml must hold a mapping, not list"),
+        ("env.json", "5", "env.json must hold a mapping, not int"),
+        ("summary.json", "[1, 2]", "summary.json must hold a mapping, not list"),
+    ],
+)
+def test_files_that_are_not_mappings_are_reported_not_raised(run_dir, name, content, problem):
+    (run_dir / name).write_text(content, encoding="utf-8")
+    assert problem in check_run_dir(run_dir)
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "report.html", "report.md", "config.yaml"])
+def test_files_that_are_not_utf8_are_reported_not_raised(run_dir, name):
+    (run_dir / name).write_bytes(b"\xff\xfe\x00bad")
+    problems = check_run_dir(run_dir)
+    assert any(p.startswith(f"{name} cannot be read as UTF-8") for p in problems), problems
+
+
+def test_boolean_seed_is_not_an_integer(run_dir):
+    _replace(run_dir / "config.yaml", f"seed: {SEED}", "seed: true")
+    assert "config.yaml run.seed is not an integer: True" in check_run_dir(run_dir)

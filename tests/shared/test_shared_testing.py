@@ -288,3 +288,24 @@ def test_cli_bad_input_fails_when_a_file_was_written(tmp_path):
             match="positive",
             untouched=tmp_path,
         )
+
+
+def test_bad_input_untouched_catches_an_overwritten_file(tmp_path):
+    keep = tmp_path / "keep.txt"
+    keep.write_text("original", encoding="utf-8")
+
+    def overwrite_then_fail():
+        keep.write_text("half-written and longer", encoding="utf-8")
+        raise ValueError("bad input")
+
+    with pytest.raises(AssertionError, match=r"changed \['keep.txt'\]"):
+        assert_bad_input(overwrite_then_fail, match="bad input", untouched=tmp_path)
+
+
+def test_bad_input_untouched_catches_an_empty_directory(tmp_path):
+    def mkdir_then_fail():
+        (tmp_path / "partial").mkdir()
+        raise ValueError("bad input")
+
+    with pytest.raises(AssertionError, match=r"added \['partial'\]"):
+        assert_bad_input(mkdir_then_fail, match="bad input", untouched=tmp_path)

@@ -45,17 +45,42 @@ SUMMARY_KEYS: tuple[str, ...] = ("domain", "command", "status", "seed", "duratio
 #: Keys of ``config.yaml``'s reserved ``run:`` section.
 RUN_SECTION_KEYS: tuple[str, ...] = ("domain", "command", "seed", "device", "quick")
 STATUSES: tuple[str, ...] = ("ok", "failed", "interrupted")
-# An image, script or stylesheet fetched at view time would make the report depend on the network
-# (ordinary links to papers are fine).
-_REMOTE_RESOURCE = re.compile(r"""(src=|<link[^>]*href=)["']?(https?:)?//""", re.IGNORECASE)
+# An image, script, stylesheet or CSS url() fetched at view time would make the report depend on the
+# network (ordinary <a href> links to papers are fine).
+_REMOTE_RESOURCE = re.compile(
+    r"""((src|srcset)\s*=\s*|<link[^>]*href\s*=\s*|url\()["']?\s*(https?:)?//""", re.IGNORECASE
+)
 
 
-def _load_json(path: Path, problems: list[str]) -> Any:
+def _read_text(path: Path, problems: list[str]) -> str | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not valid JSON: {exc}")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path.name} cannot be read as UTF-8 text: {exc}")
         return None
+
+
+def _load_mapping(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """Parse a YAML or JSON file that must hold a mapping; report and return None otherwise."""
+    import yaml
+
+    text = _read_text(path, problems)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        problems.append(f"{path.name} is not valid {kind}: {exc}")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path.name} must hold a mapping, not {type(data).__name__}")
+        return None
+    return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_run_dir(path: str | Path, *, require_plots: bool = True) -> list[str]:
@@ -64,8 +89,6 @@ def check_run_dir(path: str | Path, *, require_plots: bool = True) -> list[str]:
     Returns:
         A list of problems in plain words; empty when the directory is valid.
     """
-    import yaml
-
     root = Path(path)
     if not root.is_dir():
         return [f"{root} is not a directory"]
@@ -79,29 +102,25 @@ def check_run_dir(path: str | Path, *, require_plots: bool = True) -> list[str]:
     if problems:
         return problems
 
-    try:
-        config = yaml.safe_load((root / CONFIG_FILE).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        config = None
-        problems.append(f"{CONFIG_FILE} is not valid YAML: {exc}")
+    run: dict[str, Any] | None = None
+    config = _load_mapping(root / CONFIG_FILE, problems)
     if config is not None:
-        run = config.get("run") if isinstance(config, dict) else None
-        if not isinstance(run, dict):
+        run = config.get("run") if isinstance(config.get("run"), dict) else None
+        if run is None:
             problems.append(f"{CONFIG_FILE} has no 'run:' section")
         else:
             missing = [k for k in RUN_SECTION_KEYS if k not in run]
             if missing:
                 problems.append(f"{CONFIG_FILE} 'run:' lacks {', '.join(missing)}")
-            elif not isinstance(run["seed"], int):
+            elif not _is_int(run["seed"]):
                 problems.append(f"{CONFIG_FILE} run.seed is not an integer: {run['seed']!r}")
 
-    env = _load_json(root / ENV_FILE, problems)
+    env = _load_mapping(root / ENV_FILE, problems)
     if env is not None and not {"python", "argv", "packages", "device"} <= set(env):
         problems.append(f"{ENV_FILE} lacks python/argv/packages/device")
 
-    for number, line in enumerate(
-        (root / METRICS_FILE).read_text(encoding="utf-8").splitlines(), start=1
-    ):
+    metrics = _read_text(root / METRICS_FILE, problems)
+    for number, line in enumerate((metrics or "").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -112,31 +131,27 @@ def check_run_dir(path: str | Path, *, require_plots: bool = True) -> list[str]:
         if not isinstance(record, dict):
             problems.append(f"{METRICS_FILE} line {number} is not a JSON object")
 
-    summary = _load_json(root / SUMMARY_FILE, problems)
+    summary = _load_mapping(root / SUMMARY_FILE, problems)
     if summary is not None:
         missing = [k for k in SUMMARY_KEYS if k not in summary]
         if missing:
             problems.append(f"{SUMMARY_FILE} lacks {', '.join(missing)}")
         elif summary["status"] not in STATUSES:
             problems.append(f"{SUMMARY_FILE} has unknown status {summary['status']!r}")
-        elif (
-            config is not None
-            and isinstance(config.get("run"), dict)
-            and summary["seed"] != config["run"].get("seed")
-        ):
+        elif run is not None and summary["seed"] != run.get("seed"):
             problems.append(f"{SUMMARY_FILE} seed differs from {CONFIG_FILE} run.seed")
 
     plots = sorted((root / PLOTS_DIR).glob("*.png"))
     if require_plots and not plots:
         problems.append("plots/ holds no .png")
-    html = (root / REPORT_HTML).read_text(encoding="utf-8")
+    html = _read_text(root / REPORT_HTML, problems) or ""
     for plot in plots:
         encoded = base64.b64encode(plot.read_bytes()).decode("ascii")
         if encoded not in html:
             problems.append(f"{REPORT_HTML} does not inline plots/{plot.name}")
     if _REMOTE_RESOURCE.search(html):
         problems.append(f"{REPORT_HTML} loads a resource from the network; inline it instead")
-    md = (root / REPORT_MD).read_text(encoding="utf-8")
+    md = _read_text(root / REPORT_MD, problems) or ""
     for plot in plots:
         if f"{PLOTS_DIR}/{plot.name}" not in md:
             problems.append(f"{REPORT_MD} does not show plots/{plot.name}")

@@ -95,8 +95,29 @@ def assert_deterministic(
     return first
 
 
-def _files_under(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+def _snapshot(path: Path) -> dict[str, tuple[bool, int, int]]:
+    """Every entry under ``path``: (is a directory, size, modification time in ns)."""
+    if not path.exists():
+        return {}
+    entries = {}
+    for entry in path.rglob("*"):
+        stat = entry.stat()
+        entries[entry.relative_to(path).as_posix()] = (
+            entry.is_dir(),
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+    return entries
+
+
+def _assert_untouched(before: dict[str, tuple[bool, int, int]], path: Path) -> None:
+    after = _snapshot(path)
+    added = sorted(set(after) - set(before))
+    changed = sorted(k for k in set(after) & set(before) if after[k] != before[k])
+    removed = sorted(set(before) - set(after))
+    changes = {"added": added, "changed": changed, "removed": removed}
+    summary = ", ".join(f"{kind} {names}" for kind, names in changes.items() if names)
+    assert not summary, f"files were written despite the error under {path}: {summary}"
 
 
 def assert_bad_input(
@@ -110,15 +131,14 @@ def assert_bad_input(
     """Assert ``fn(*args, **kwargs)`` raises ``error`` whose message matches the regex ``match``.
 
     Args:
-        untouched: a directory that must hold exactly the same files afterwards (nothing
-            half-written).
+        untouched: a directory whose entries (files and folders, their sizes and modification
+            times) must be exactly the same afterwards: nothing half-written.
     """
-    before = _files_under(Path(untouched)) if untouched is not None else None
+    before = _snapshot(Path(untouched)) if untouched is not None else {}
     with pytest.raises(error, match=match) as info:
         fn(*args, **kwargs)
     if untouched is not None:
-        after = _files_under(Path(untouched))
-        assert after == before, f"files were written despite the error: {set(after) - set(before)}"
+        _assert_untouched(before, Path(untouched))
     return info.value
 
 
@@ -132,7 +152,7 @@ def assert_cli_bad_input(
 ) -> Any:
     """Assert a CLI call fails cleanly: the exit code, a message containing ``match`` (case
     insensitive), no Python traceback, and (optionally) no files written under ``untouched``."""
-    before = _files_under(Path(untouched)) if untouched is not None else None
+    before = _snapshot(Path(untouched)) if untouched is not None else {}
     result = invoke(app, args)
     text = result.stdout + result.stderr
     assert result.exit_code == exit_code, (
@@ -141,8 +161,7 @@ def assert_cli_bad_input(
     assert match.lower() in text.lower(), f"message lacks {match!r}; output:\n{text}"
     assert "Traceback (most recent call last)" not in text, f"traceback shown:\n{text}"
     if untouched is not None:
-        after = _files_under(Path(untouched))
-        assert after == before, f"files were written despite the error: {set(after) - set(before)}"
+        _assert_untouched(before, Path(untouched))
     return result
 
 
