@@ -6,8 +6,6 @@ catch a broken one.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,9 @@ import pytest
 from entropykit import DomainApp, Run
 from entropykit_shared.testing import AppContract, DeterminismContract, invoke
 
+from .conftest import load_tiny
 
-def _load_tiny():
-    if "ek_tiny_app" not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "ek_tiny_app.py"
-        spec = importlib.util.spec_from_file_location("ek_tiny_app", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ek_tiny_app"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ek_tiny_app"]
-
-
-tiny_app = _load_tiny().app
+tiny_app = load_tiny().app
 
 
 class TestTinyAppContract(AppContract):

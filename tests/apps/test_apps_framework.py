@@ -163,10 +163,11 @@ def test_usage_error_raised_inside_a_verb_exits_2(tiny: ModuleType, tmp_path: Pa
     assert not out.exists()
 
 
-def test_debug_shows_the_traceback(tiny: ModuleType, tmp_path: Path) -> None:
-    result = invoke(tiny.app, ["predict", tmp_path / "missing.json", *CPU, "--debug"])
+def test_debug_shows_the_traceback(tiny: ModuleType, in_tmp: Path) -> None:
+    result = invoke(tiny.app, ["predict", in_tmp / "missing.json", *CPU, "--debug"])
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr
+    assert list(in_tmp.iterdir()) == []  # not even an empty runs/ folder is left behind
 
 
 def test_crash_after_progress_keeps_partial_results(tiny: ModuleType, tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from entropykit.records import MetricsLogger, capture_env, dump_json, to_jsonable
 
@@ -79,3 +81,28 @@ def test_capture_env_records_what_reproduces_a_run() -> None:
     assert "entropykit-shared" in env["packages"]
     assert "torch" in env["packages"]
     json.dumps(env, allow_nan=False)
+
+
+json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+nested = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(nested)
+@settings(max_examples=200, deadline=None)
+def test_to_jsonable_always_gives_strict_json_that_round_trips(value: object) -> None:
+    out = to_jsonable(value)
+    text = json.dumps(out, allow_nan=False)  # raises on NaN/inf: must never happen
+    assert json.loads(text) == out
+    assert to_jsonable(out) == out  # idempotent

@@ -6,6 +6,9 @@ import base64
 import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from entropykit.plots import plot_scalars, plot_series, pyplot, save_figure
 from entropykit.report import Link, Report, flatten, format_value
 
@@ -65,3 +68,35 @@ def test_standard_plots_write_png(tmp_path: Path) -> None:
     for path in (series, bars):
         assert path.suffix == ".png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=12), max_size=5))
+@settings(max_examples=100, deadline=None)
+def test_html_escapes_any_text(cells: dict[str, str]) -> None:
+    report = Report("<t>").table([cells]).text(" ".join(cells.values()))
+    html = report.to_html(Path("."))
+    body = html.split("<body>", 1)[1]
+    # user text can never open a tag of its own: every '<' in the body is one of ours
+    tags = set(re.findall(r"<(/?[a-z0-9]+)", body))
+    assert tags <= {
+        "h1",
+        "/h1",
+        "h2",
+        "/h2",
+        "p",
+        "/p",
+        "table",
+        "/table",
+        "thead",
+        "/thead",
+        "tbody",
+        "/tbody",
+        "tr",
+        "/tr",
+        "th",
+        "/th",
+        "td",
+        "/td",
+        "/body",
+        "/html",
+    }

@@ -95,3 +95,16 @@ def test_any_output_counts_as_progress(tmp_path: Path, produce: str) -> None:
     }[produce]
     target.write_text("data\n", encoding="utf-8")
     assert not run.holds_only_startup_files()
+
+
+def test_discard_removes_parents_it_made_but_not_shared_ones(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    run = RunDir.create("d", "demo", root=root)
+    run.discard()
+    assert not root.exists()
+
+    first = RunDir.create("d", "demo", root=root)  # makes runs/ and runs/d/
+    sibling = RunDir.create("d", "train", root=root)  # another run, meanwhile
+    first.discard()
+    assert not first.path.exists()
+    assert sibling.path.is_dir()  # a sibling run and the folders it needs are never touched

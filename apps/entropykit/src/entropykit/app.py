@@ -29,7 +29,7 @@ import traceback
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -39,7 +39,6 @@ from entropykit.plots import numeric_keys, plot_scalars, plot_series, save_figur
 from entropykit.records import MetricsLogger, capture_env, to_jsonable
 from entropykit.report import Report, flatten
 from entropykit.rundir import DEFAULT_ROOT, RunDir
-from entropykit_shared import rundir as schema
 
 T = TypeVar("T")
 
@@ -382,7 +381,6 @@ class DomainApp(typer.Typer):
             results = fn(run, **own)
         except BaseException as exc:
             self._fail(run, exc, started, debug)
-            raise AssertionError("unreachable") from None  # _fail always raises
         finally:
             run.metrics.close()
         if results is not None and not isinstance(results, Mapping):
@@ -444,7 +442,8 @@ class DomainApp(typer.Typer):
         if scalars:
             plot_scalars(scalars, run.plot_path("results"), title=f"{run.domain} {run.command}")
 
-    def _fail(self, run: Run, exc: BaseException, started: float, debug: bool) -> None:
+    def _fail(self, run: Run, exc: BaseException, started: float, debug: bool) -> NoReturn:
+        """Record the failure (or remove a run that wrote nothing), print it, exit."""
         run.metrics.close()
         interrupted = isinstance(exc, KeyboardInterrupt)
         if isinstance(exc, typer.Exit | SystemExit):
@@ -469,13 +468,3 @@ class DomainApp(typer.Typer):
             hint=None if usage or debug else "rerun with --debug to see the traceback",
         )
         raise typer.Exit(EXIT_USAGE if usage else EXIT_RUNTIME) from None
-
-
-def load_summary(run_path: str | Path) -> dict[str, Any]:
-    """The ``summary.json`` of a run directory."""
-    import json
-
-    return typing.cast(
-        dict[str, Any],
-        json.loads((Path(run_path) / schema.SUMMARY_FILE).read_text(encoding="utf-8")),
-    )

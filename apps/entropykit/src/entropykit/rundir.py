@@ -36,6 +36,8 @@ class RunDir:
         self.path = Path(path)
         #: True when :meth:`create` made the directory (it did not exist before).
         self.created = created
+        # Parent folders that create() had to make (runs/, runs/<domain>/), innermost first.
+        self._new_parents: list[Path] = []
 
     @classmethod
     def create(
@@ -50,6 +52,7 @@ class RunDir:
         default path under ``root``. Creates ``checkpoints/`` and ``plots/``."""
         path = Path(out) if out is not None else default_run_path(domain, command, root)
         existed = path.exists()
+        new_parents = [p for p in path.parents if not p.exists()]
         if existed:
             if not path.is_dir():
                 raise RunDirError(f"--out {path} is a file, not a directory; choose another path")
@@ -64,7 +67,9 @@ class RunDir:
             (path / schema.PLOTS_DIR).mkdir()
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {path}: {exc.strerror}") from None
-        return cls(path, created=not existed)
+        run_dir = cls(path, created=not existed)
+        run_dir._new_parents = new_parents
+        return run_dir
 
     # Paths of the schema -----------------------------------------------------------------
     @property
@@ -128,10 +133,16 @@ class RunDir:
         return not (self.metrics_path.exists() and self.metrics_path.stat().st_size > 0)
 
     def discard(self) -> None:
-        """Remove what this run wrote: the whole directory if :meth:`create` made it, else its
-        contents (the directory was empty before)."""
+        """Remove what this run wrote: the whole directory if :meth:`create` made it (and the
+        parent folders it made, while they are empty), else its contents (the directory was empty
+        before)."""
         if self.created:
             shutil.rmtree(self.path, ignore_errors=True)
+            for parent in self._new_parents:  # only while empty: another run may use them now
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         else:
             for entry in self.path.iterdir():
                 if entry.is_dir():
