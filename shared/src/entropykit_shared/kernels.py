@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from entropykit_shared._backend import check_2d, check_finite, is_tensor, restore, to_torch
 
 BANDWIDTH_RULES: tuple[str, ...] = ("median", "median_distance", "sqrt_dim", "knn")
@@ -93,9 +95,9 @@ def bandwidth(x: Any, rule: float | str = "median", *, knn: int = 7) -> Any:
                 "duplicate samples give a zero knn bandwidth; remove duplicates or raise knn"
             )
         return restore(sig, numpy_in)
-    off = d2[~torch.eye(n, dtype=torch.bool, device=d2.device)]
-    value = off.median() / 2.0 if rule == "median" else off.sqrt().median() ** 2
-    sigma = float(value.sqrt())
+    # numpy's median averages the two middle values (torch's returns the lower one)
+    off = d2[~torch.eye(n, dtype=torch.bool, device=d2.device)].detach().cpu().numpy()
+    sigma = float(np.sqrt(np.median(off) / 2.0) if rule == "median" else np.median(np.sqrt(off)))
     if sigma <= 0:
         raise ValueError(f"the {rule!r} bandwidth is 0 (most samples coincide); pass a number")
     return sigma
