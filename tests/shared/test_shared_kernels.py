@@ -132,3 +132,10 @@ def test_backend_round_trip_and_units() -> None:
             check_base(bad)
     with pytest.raises(ValueError, match="numeric array-like"):
         to_torch(["a", "b"])
+
+
+def test_to_torch_keeps_scalar_and_strided_shapes() -> None:
+    assert to_torch(3.0).shape == ()
+    assert to_torch(np.float64(2.0)).shape == ()
+    strided = np.arange(12.0).reshape(3, 4)[:, ::2]
+    np.testing.assert_array_equal(to_torch(strided).numpy(), strided)

@@ -42,7 +42,7 @@ def to_torch(x: Any, *, dtype: Any = None, name: str = "x") -> Any:
         arr = np.asarray(x, dtype=np.float64 if dtype is None else None)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric array-like, got {type(x).__name__}") from exc
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.as_tensor(arr)  # keeps 0-d shapes (np.ascontiguousarray would make them 1-d)
     return t.to(dtype) if dtype is not None else t.to(torch.float64)
 
 
