@@ -6,7 +6,6 @@ import itertools
 import math
 import random
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
-from threadpoolctl import threadpool_limits
 
 from entropykit_shared.diffusion import (
     diffusion_operator,
@@ -35,20 +33,6 @@ def blobs(k: int, per: int, d: int = 3, spread: float = 1e-3, sep: float = 50.0,
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 4))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The matrices here are small: one thread per pool avoids the torch (OpenMP) and numpy
-    (OpenBLAS) thread pools spinning against each other and against other processes on a
-    2-core machine, which can turn milliseconds into seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- operator

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 from dse_dsmi import diffusion_spectral_entropy as ref_dse
 from dse_dsmi import diffusion_spectral_mutual_information as ref_dsmi
-from threadpoolctl import threadpool_limits
 
 from entropykit_shared.diffusion import (
     diffusion_operator,
@@ -34,20 +31,6 @@ from entropykit_shared.diffusion import (
 RNG = np.random.default_rng(0)
 U = RNG.uniform(size=(200, 10))  # the reference's own example distribution (uniform [0,1]^10)
 TOL = 1e-8
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The reference runs on numpy's BLAS, this package on torch's: on a 2-core machine their
-    idle-spinning thread pools slow each other down when calls alternate (seconds per call). The
-    matrices here are small, so every pool gets one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("sigma", [0.3, 1.0, 10.0])

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_limits
 
 from entropykit_shared.randomwalk import (
     bayes_inversion,
@@ -21,20 +19,6 @@ from entropykit_shared.randomwalk import (
 )
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The matrices here are small: one thread per pool avoids the torch (OpenMP) and numpy
-    (OpenBLAS) thread pools spinning against each other and against other processes on a
-    2-core machine, which can turn milliseconds into seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def random_similarity(n: int, seed: int = 0) -> np.ndarray:
