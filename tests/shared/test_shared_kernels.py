@@ -139,3 +139,59 @@ def test_to_torch_keeps_scalar_and_strided_shapes() -> None:
     assert to_torch(np.float64(2.0)).shape == ()
     strided = np.arange(12.0).reshape(3, 4)[:, ::2]
     np.testing.assert_array_equal(to_torch(strided).numpy(), strided)
+
+
+def test_tanimoto_matches_jaccard_pairs() -> None:
+    from scipy.spatial.distance import jaccard
+
+    from entropykit_shared.kernels import tanimoto_kernel
+
+    bits = (RNG.random((12, 32)) > 0.6).astype(float)
+    bits[0] = 0.0  # an empty fingerprint
+    k = tanimoto_kernel(bits)
+    for i in range(1, 12):
+        for j in range(1, 12):
+            assert k[i, j] == pytest.approx(1.0 - jaccard(bits[i], bits[j]))
+    assert k[0, 0] == 1.0
+    assert k[0, 1] == 0.0
+    np.testing.assert_allclose(k, k.T)
+    assert np.linalg.eigvalsh(k).min() > -1e-10  # PSD
+    with pytest.raises(ValueError, match="only 0/1 values"):
+        tanimoto_kernel(bits * 2)
+
+
+def test_probability_product_kernel() -> None:
+    from entropykit_shared.kernels import probability_product_kernel
+
+    p = RNG.dirichlet(np.ones(5), size=8)
+    k = probability_product_kernel(p)
+    np.testing.assert_allclose(np.diag(k), 1.0)
+    np.testing.assert_allclose(k[1, 2], np.sum(np.sqrt(p[1] * p[2])))
+    one_hot = np.eye(5)[[0, 0, 3]]
+    np.testing.assert_allclose(
+        probability_product_kernel(one_hot), [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+    )
+    with pytest.raises(ValueError, match="must sum to 1"):
+        probability_product_kernel(p * 2)
+    with pytest.raises(ValueError, match="negative entries"):
+        probability_product_kernel(-p)
+
+
+def test_ngram_kernel() -> None:
+    from entropykit_shared.kernels import ngram_kernel
+    from entropykit_shared.spectral import vendi_score
+
+    texts = ["a cat sat on the mat", "a cat sat on the mat", "Stock prices fell sharply.", ""]
+    k = ngram_kernel(texts)
+    np.testing.assert_allclose(np.diag(k), 1.0)
+    assert k[0, 1] == pytest.approx(1.0)
+    assert k[0, 2] == pytest.approx(0.0)
+    assert k[0, 3] == 0.0
+    k1 = ngram_kernel(["the cat", "the dog"], ns=(1,))
+    assert k1[0, 1] == pytest.approx(0.5)  # one shared word of two, cosine of (1,1,0).(1,0,1)/2
+    # blocks {0, 1}, {2}, {3}: eigenvalues 1/2, 1/4, 1/4, Vendi = exp(1.5 log 2)
+    assert vendi_score(K=k) == pytest.approx(2**1.5, abs=1e-9)
+    custom = ngram_kernel(["A-B", "a b"], ns=(1,), tokenizer=lambda s: s.split())
+    assert custom[0, 1] == 0.0
+    with pytest.raises(ValueError, match="list of strings"):
+        ngram_kernel("one string")

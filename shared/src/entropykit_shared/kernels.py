@@ -154,3 +154,97 @@ def linear_kernel(x: Any, y: Any = None) -> Any:
     """Inner products ``x_i . y_j``, shape (n, m)."""
     xt, yt, numpy_in = _pair(x, y)
     return restore(xt @ (xt if yt is None else yt).T, numpy_in)
+
+
+def tanimoto_kernel(bits: Any, other: Any = None) -> Any:
+    """Tanimoto (Jaccard) similarity of binary vectors, ``|a & b| / (|a| + |b| - |a & b|)``.
+
+    Args:
+        bits: (n, d) array of 0/1 (or bool) fingerprints; other: (m, d) or None.
+
+    Computed for all pairs at once from one 0/1 matrix product (PSD; the usual fingerprint kernel
+    for molecules). Two all-zero vectors have similarity 1 by convention (identical, empty sets).
+    """
+    xt, yt, numpy_in = _pair(bits, other, "bits", "other")
+    for t, name in ((xt, "bits"), (yt, "other")):
+        if t is not None and not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError(f"{name} must hold only 0/1 values; binarise it first (x > 0)")
+    yt = xt if yt is None else yt
+    inter = xt @ yt.T
+    union = xt.sum(dim=1, keepdim=True) + yt.sum(dim=1)[None, :] - inter
+    k = inter / union.clamp_min(1.0)
+    k = k.masked_fill(union == 0, 1.0)
+    return restore(k, numpy_in)
+
+
+def probability_product_kernel(probs: Any, other: Any = None) -> Any:
+    """Bhattacharyya (probability product) kernel ``sum_y sqrt(p(y|a) p(y|b))`` of class posteriors.
+
+    Args:
+        probs: (n, C) rows of class probabilities (each row sums to 1); other: (m, C) or None.
+
+    Unit diagonal and PSD; the kernel the Vendi paper uses to score GAN mode coverage.
+    """
+    xt, yt, numpy_in = _pair(probs, other, "probs", "other")
+    for t, name in ((xt, "probs"), (yt, "other")):
+        if t is None:
+            continue
+        if bool((t < 0).any()):
+            raise ValueError(f"{name} has negative entries; pass probabilities (softmax outputs)")
+        sums = t.sum(dim=1)
+        if not bool(((sums - 1.0).abs() < 1e-6).all()):
+            raise ValueError(f"{name} rows must sum to 1; normalise them (p / p.sum(1))")
+    root = xt.sqrt()
+    return restore(root @ (root if yt is None else yt.sqrt()).T, numpy_in)
+
+
+def ngram_kernel(
+    texts: list[str],
+    ns: tuple[int, ...] = (1, 2, 3, 4),
+    *,
+    tokenizer: Any = None,
+) -> Any:
+    """Mean over n in ``ns`` of the cosine similarity of bag-of-n-gram count vectors of texts.
+
+    Args:
+        texts: n strings. tokenizer: a callable str -> list of tokens; the default splits on
+            words and punctuation with a regular expression (lower-cased), so no tokenizer data
+            has to be downloaded.
+
+    Returns an (n, n) numpy array with unit diagonal (an empty text has similarity 1 only with
+    itself). The Vendi paper's text-diversity kernel (averaged over n = 1..4).
+    """
+    import re
+
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.preprocessing import normalize
+
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must be a list of strings")
+    if len(texts) == 0:
+        raise ValueError("texts is empty; pass at least one string")
+    if not ns or any(int(n) < 1 for n in ns):
+        raise ValueError(f"ns must be positive n-gram sizes, got {ns}")
+    word = re.compile(r"\w+|[^\w\s]")
+
+    def default_tokenizer(text: str) -> list[str]:
+        return word.findall(text.lower())
+
+    tokenize = tokenizer or default_tokenizer
+    total = np.zeros((len(texts), len(texts)))
+    for n in ns:
+        vec = CountVectorizer(
+            tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=(n, n)
+        )
+        try:
+            counts = vec.fit_transform(texts)
+        except ValueError:  # no text has n tokens: every vector is empty
+            counts = None
+        if counts is None:
+            sim = np.zeros_like(total)
+        else:
+            unit = normalize(counts.astype(np.float64), norm="l2")
+            sim = (unit @ unit.T).toarray()
+        np.fill_diagonal(sim, 1.0)
+        total += sim
+    return total / len(ns)
