@@ -371,3 +371,18 @@ def test_bad_inputs_raise_clear_errors() -> None:
         mixed_mutual_information(x, np.arange(50))
     with pytest.raises(ValueError, match="labels contains 1 NaN"):
         mixed_mutual_information(x, np.r_[np.nan, np.zeros(49)])
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_sorted_one_dimensional_counts_equal_brute_force(strict: bool) -> None:
+    from entropykit_shared.knn import _count_within_sorted
+
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(size=400), 2)  # many ties and exact boundary distances
+    radius = np.abs(values - values[rng.integers(0, 400, size=400)])
+    radius[radius == 0] = 0.01  # estimators never count within a zero radius (they raise first)
+    diff = np.abs(values[None, :] - values[:, None])
+    inside = diff < radius[:, None] if strict else diff <= radius[:, None]
+    np.testing.assert_array_equal(
+        _count_within_sorted(values, radius, strict=strict), inside.sum(axis=1) - 1
+    )
