@@ -71,13 +71,18 @@ def restore(result: Any, numpy_in: bool) -> Any:
 
 def check_finite(x: Any, name: str = "x") -> None:
     """Raise ``ValueError`` when ``x`` holds NaN or inf."""
+    # all() first: one cheap pass; the count is only computed for the error message
     if is_tensor(x):
         import torch
 
-        bad = int((~torch.isfinite(x)).sum().item()) if x.is_floating_point() else 0
+        if not x.is_floating_point() or bool(torch.isfinite(x).all()):
+            return
+        bad = int((~torch.isfinite(x)).sum().item())
     else:
         arr = np.asarray(x)
-        bad = int((~np.isfinite(arr)).sum()) if arr.dtype.kind in "fc" else 0
+        if arr.dtype.kind not in "fc" or bool(np.isfinite(arr).all()):
+            return
+        bad = int((~np.isfinite(arr)).sum())
     if bad:
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them")
 

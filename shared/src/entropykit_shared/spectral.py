@@ -449,6 +449,14 @@ def _vendi_from_samples(
     if kernel == "linear" and normalize:
         kernel = "cosine"
     numpy_in = not is_tensor(x)
+    if (
+        numpy_in
+        and kernel in ("linear", "cosine")
+        and method in ("auto", "dual")
+        and np.ndim(x) == 2
+        and 1 < np.shape(x)[1] < np.shape(x)[0]
+    ):
+        return _vendi_dual_numpy(np.asarray(x, dtype=np.float64), kernel, q, p, rank_tol)
     xt = to_torch(x, name="x")
     check_2d(xt, "x", min_rows=1)
     check_finite(xt, "x")
@@ -498,6 +506,41 @@ def _vendi_from_samples(
             _require_unit_diagonal(km, "kernel(x, x)")
     rho = km * (sp[:, None] * sp[None, :])
     return restore(_score_from_density(rho, q, method, rank_tol, "kernel"), numpy_in)
+
+
+def _vendi_dual_numpy(
+    a: np.ndarray, kernel: str, q: float, p: Any, rank_tol: float | None
+) -> np.float64:
+    """The dual form for numpy input on the CPU, in numpy/LAPACK only.
+
+    Same result as the torch path; kept separate because alternating torch (OpenMP) and numpy
+    (OpenBLAS) thread pools on big arrays made the torch path ~2x slower on a 2-core machine. Uniform
+    weights scale the d×d Gram matrix instead of the n×d samples.
+    """
+    import torch
+    from scipy.linalg import eigvalsh
+
+    check_finite(a, "x")
+    n = a.shape[0]
+    if kernel == "cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", a, a))
+        zero = np.flatnonzero(norms == 0).tolist()
+        if zero:
+            raise ValueError(
+                f"x has zero vectors at rows {zero[:10]}; cosine similarity is undefined for "
+                "them: drop those rows or use the linear kernel"
+            )
+        a = a / norms[:, None]
+    if p is None:
+        g = a.T @ a  # numpy calls BLAS ?syrk for Aᵀ A
+    else:
+        sp = _sqrt_weights(p, n, torch.empty(0, dtype=torch.float64)).numpy()
+        aw = a * sp[:, None]
+        g = aw.T @ aw
+    g = g / np.trace(g)  # unit trace: K/n for cosine, K/tr K for linear (weighted or not)
+    lam = torch.from_numpy(eigvalsh(g, check_finite=False))
+    lam = _clean_spectrum(lam, "kernel")
+    return np.exp(_renyi_nats(lam, q, rank_tol).numpy())[()]
 
 
 def quality_weighted_vendi_score(quality: Any, x: Any = None, **vendi_kwargs: Any) -> Any:
