@@ -34,7 +34,7 @@ def _explicit(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _official_entropy(a: torch.Tensor) -> torch.Tensor:
-    """The private-attention repo's head entropy as spec §1.2 states it:
+    """The official private-attention code's head entropy:
     -nansum(A log(A + 1e-9)) over keys."""
     return -torch.nansum(a * torch.log(a + 1e-9), dim=-1)
 
@@ -189,7 +189,7 @@ def test_regularizer_element_sum_matches_official_code_formula():
     e_max = torch.log(torch.tensor(5.0, dtype=torch.float64))
     tol = 0.2 * e_max
     total = 0.0
-    for attn in attns:  # written from spec §1.4 "code granularity"
+    for attn in attns:  # the official code's granularity
         ent = _official_entropy(attn)
         layer_loss = 0.0
         for head in range(2):

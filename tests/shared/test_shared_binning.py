@@ -1,4 +1,4 @@
-"""Binning (histogram plug-in) entropy and mutual information (spec shared_math P10)."""
+"""Binning (histogram plug-in) entropy and mutual information."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """kNN entropy and mutual-information estimators: closed-form oracles, invariances, backends,
-gradients and bad inputs (spec shared_math P9, ib_analysis §1.4/§6)."""
+gradients and bad inputs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Linear-algebra fast paths (spec P17) against dense eigvalsh on moderate n.
+"""Linear-algebra fast paths against dense eigvalsh on moderate n.
 
 Documented tolerances (n = 300-400, RBF kernel of 5-D Gaussian samples, sigma = 1.5):
 dual Gram 1e-10 relative; SLQ within 4 standard errors; top-k bounds contain the exact entropy;

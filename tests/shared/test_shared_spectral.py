@@ -1,4 +1,4 @@
-"""Spectral entropies and the Vendi score (spec P5): closed forms, invariances, bounds, errors."""
+"""Spectral entropies and the Vendi score: closed forms, invariances, bounds, errors."""
 
 from __future__ import annotations
 

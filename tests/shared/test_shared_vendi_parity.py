@@ -1,8 +1,7 @@
 """Parity with the reference implementation ``vendi-score`` 0.0.3 (``vendi_score.vendi``).
 
-Where the reference is correct the two agree to 1e-10. Each known bug of the reference
-(specs/vendi.md §1.3, §1.4, §7) has its own test that shows the reference's output, ours, and
-why they differ.
+Where the reference is correct the two agree to 1e-10. Each known bug of the reference has its
+own test that shows the reference's output, ours, and why they differ.
 """
 
 from __future__ import annotations

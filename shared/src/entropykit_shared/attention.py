@@ -1,4 +1,4 @@
-"""Attention entropy per head and query (spec P3; private_attention §1.2-1.4).
+"""Attention entropy per head and query.
 
 For attention probabilities ``A[..., i, j] = softmax_j(S[..., i, :])`` the entropy of query ``i``
 is ``H_i = -sum_j A_ij log A_ij`` (nats). Three entry points:

@@ -1,4 +1,4 @@
-"""Binning (histogram plug-in) estimators of entropy and mutual information (spec P10).
+"""Binning (histogram plug-in) estimators of entropy and mutual information.
 
 Each dimension is cut into ``bins`` equal-width bins, each sample becomes the tuple of its bin
 indices (its code), and the plug-in entropy of the distinct codes is returned:

@@ -1,5 +1,4 @@
-"""Cluster entropy of proposals and semantic entropy of hard clusters (spec P4;
-driving_tta §1.2 "Cluster Entropy" of Centaur).
+"""Cluster entropy of proposals and semantic entropy of hard clusters.
 
 Given M proposals with logits ``z`` (``p = softmax(z / tau)``) and a fixed assignment ``c(i)`` to
 C clusters, the cluster masses are ``P_c = sum_{c(i) = c} p_i`` and the cluster entropy is
@@ -79,12 +78,11 @@ def cluster_entropy(
         logits: (..., K) proposal logits or scores (finite), batched over leading axes (scenes).
         cluster_ids: integer cluster of each proposal, shape (K,) (a fixed partition of the
             vocabulary) or broadcastable to ``logits``.
-        tau: softmax temperature ``> 0`` (Centaur spec: 1).
+        tau: softmax temperature ``> 0``.
         normalize: divide by ``log C_nonempty`` (clusters with at least one proposal), giving a
             unitless value in [0, 1]; one non-empty cluster gives 0. ``base`` is then ignored.
         eps: None for the exact log-sum-exp form; a number gives the driving_tta compatible form
-            ``-sum_c P_c log(P_c + eps)`` with ``P_c`` from ``scatter_add`` of the softmax
-            (spec: ``eps=1e-12``).
+            ``-sum_c P_c log(P_c + eps)`` with ``P_c`` from ``scatter_add`` of the softmax.
         num_clusters: C (default ``max(cluster_ids) + 1``); extra clusters are empty.
         base: ``math.e`` (nats) or 2 (bits).
 
@@ -124,7 +122,7 @@ def cluster_entropy(
     else:
         e = float(eps)
         if not (e >= 0 and math.isfinite(e)):
-            raise ValueError(f"eps must be a finite number >= 0 (spec: 1e-12), got {eps}")
+            raise ValueError(f"eps must be a finite number >= 0, got {eps}")
         probs = torch.softmax(z, dim=-1)
         mass = torch.zeros_like(counts).scatter_add(-1, ids, probs)
         h = -(mass * torch.log(mass + e)).sum(dim=-1)

@@ -1,4 +1,4 @@
-"""Diffusion operators, Diffusion Spectral Entropy (DSE) and Mutual Information (DSMI) (spec P7).
+"""Diffusion operators, Diffusion Spectral Entropy (DSE) and Mutual Information (DSMI).
 
 Operator: Gaussian kernel ``G`` (:func:`entropykit_shared.kernels.rbf_kernel`), anisotropic
 normalisation ``G_a = D^-a G D^-a`` (``alpha`` = a: 0 graph random walk, 1/2 Fokker-Planck,
@@ -9,7 +9,7 @@ symmetric conjugate ``M = diag(d)^-1/2 G_a diag(d)^-1/2`` (same eigenvalues as P
 DSE(t) = H(|lambda|^t / sum |lambda|^t) over the eigenvalues of M, in bits by default.
 DSMI(X; Y) = sum_c (n_c / N) (mean DSE of random size-n_c subsets of X - DSE(X | Y = c)).
 
-``mode="official"`` reproduces dse-dsmi 1.1 (see docs/shared/diffusion.md for its conventions):
+``mode="official"`` reproduces dse-dsmi 1.1:
 alpha = 0 spectrum, machine epsilon added to every probability, ``np.allclose`` symmetry test
 choosing ``eigvalsh`` or ``eigvals``, subsampling with Python's Mersenne Twister seeded like
 ``random.seed(random_seed)`` (reproduced with a private ``random.Random``, so the caller's global

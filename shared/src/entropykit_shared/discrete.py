@@ -1,4 +1,4 @@
-"""Discrete entropies and divergences (spec P1): Shannon, Rényi, Tsallis, Hill numbers,
+"""Discrete entropies and divergences: Shannon, Rényi, Tsallis, Hill numbers,
 Miller-Madow, KL and Jensen-Shannon.
 
 Every function takes probabilities or counts (normalised along ``axis``), numpy or torch
@@ -25,7 +25,7 @@ SHANNON_TOL = 1e-6  # |alpha - 1| below this uses the Shannon formula (Rényi, T
 
 
 def _log_floor(t: Any) -> float:
-    """The clamp used inside logs on the autograd path (spec §0: 1e-12 float64, 1e-7 float32)."""
+    """The clamp used inside logs on the autograd path."""
     import torch
 
     return 1e-12 if t.dtype == torch.float64 else 1e-7

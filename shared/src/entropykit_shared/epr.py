@@ -1,4 +1,4 @@
-"""Entropy production rates of diffusions with additive noise (spec P14).
+"""Entropy production rates of diffusions with additive noise.
 
 Setting: ``dx = b(x) dt + sqrt(2 D) dW`` with a constant diffusion matrix D and stationary density
 rho (k_B = 1). With the score s = grad log rho, the probability-flow velocity is ``v = b - D s``

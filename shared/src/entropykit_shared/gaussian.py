@@ -1,5 +1,5 @@
 """Gaussian closed forms, the correlated-pairs generator with exact MI, and the pairwise-distance
-MI bounds of a noisy layer (spec P11).
+MI bounds of a noisy layer.
 
 Every log-determinant comes from a Cholesky factor (``log det S = 2 sum log diag L``), which is
 both the stable route and the positive-definiteness test. Results are in nats unless ``base=2``.

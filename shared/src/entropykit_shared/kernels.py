@@ -1,4 +1,4 @@
-"""Kernel and similarity matrices (spec P6), numpy or torch, float64 by default.
+"""Kernel and similarity matrices, numpy or torch, float64 by default.
 
 Bandwidth conventions differ between papers, so the RBF kernel names each rule explicitly:
 

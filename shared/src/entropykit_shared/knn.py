@@ -1,4 +1,4 @@
-"""k-nearest-neighbour estimators of differential entropy and mutual information (spec P9).
+"""k-nearest-neighbour estimators of differential entropy and mutual information.
 
 - :func:`knn_entropy`: Kozachenko–Leonenko, ``H = ψ(N) − ψ(k) + log V_d + (d/N) Σ_i log r_{i,k}``.
 - :func:`weighted_knn_entropy`: Berrett–Samworth–Yuan weighted KL, ``Σ_j w_j H_j`` with the weights

@@ -1,4 +1,4 @@
-"""Linear-algebra fast paths for spectral entropies (spec P17), numpy or torch, float64.
+"""Linear-algebra fast paths for spectral entropies, numpy or torch, float64.
 
 - :func:`dual_gram_eigenvalues`: the non-zero spectrum of ``X Xᵀ`` from the smaller Gram ``Xᵀ X``,
   O(n d² + d³) instead of O(n² d + n³).

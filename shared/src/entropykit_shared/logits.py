@@ -1,4 +1,4 @@
-"""Entropy of categorical and binary logits (spec P2), ensembles (BALD) and long vocabularies.
+"""Entropy of categorical and binary logits, ensembles (BALD) and long vocabularies.
 
 All entropies are computed from logits, never from a log of a probability:
 ``H = logsumexp(z) - sum_i softmax(z)_i z_i``, evaluated after shifting by the row maximum as

@@ -1,4 +1,4 @@
-"""Variational (neural) lower bounds on mutual information from critic scores (spec P12).
+"""Variational (neural) lower bounds on mutual information from critic scores.
 
 A critic T(x, y) is any network; these functions turn its outputs into the bound and stay
 differentiable, so the negated bound is the training loss. Scores on joint pairs (x_i, y_i) come

@@ -1,4 +1,4 @@
-"""Markov random-walk quantities on similarity graphs (spec P8): row normalisation, stationary
+"""Markov random-walk quantities on similarity graphs: row normalisation, stationary
 distributions, entropy rates and the Bayes inversion of a channel.
 
 Conventions: a transition matrix ``p`` is row-stochastic, ``p[..., i, j] = P(next = j | now = i)``;

@@ -1,4 +1,4 @@
-"""Rate from likelihoods (spec P13): bits, bits per pixel, and the discretized Gaussian bin
+"""Rate from likelihoods: bits, bits per pixel, and the discretized Gaussian bin
 probability of hyperprior models.
 
 Entropy models themselves belong to ``compressai`` (``EntropyBottleneck``,

@@ -1,4 +1,4 @@
-"""Spectral entropies of PSD matrices and the Vendi score (spec P5), numpy or torch, float64.
+"""Spectral entropies of PSD matrices and the Vendi score, numpy or torch, float64.
 
 A PSD matrix A defines the density matrix ``ρ = A / tr A`` with eigenvalues λ >= 0, Σλ = 1.
 
@@ -514,8 +514,8 @@ def _vendi_dual_numpy(
     """The dual form for numpy input on the CPU, in numpy/LAPACK only.
 
     Same result as the torch path; kept separate because alternating torch (OpenMP) and numpy
-    (OpenBLAS) thread pools on big arrays made the torch path ~2x slower on a 2-core machine. Uniform
-    weights scale the d×d Gram matrix instead of the n×d samples.
+    (OpenBLAS) thread pools on big arrays made the torch path ~2x slower on a 2-core machine.
+    Uniform weights scale the d×d Gram matrix instead of the n×d samples.
     """
     import torch
     from scipy.linalg import eigvalsh

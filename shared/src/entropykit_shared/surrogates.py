@@ -1,4 +1,4 @@
-"""Nearest-neighbour entropy surrogates for use as differentiable losses (spec P15).
+"""Nearest-neighbour entropy surrogates for use as differentiable losses.
 
 Two forms, computed from each sample's squared Euclidean distance r_i^2 to its k-th nearest
 neighbour (among the other samples of the batch, or in a memory bank):

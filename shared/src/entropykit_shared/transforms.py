@@ -1,4 +1,4 @@
-"""Differential entropy under an invertible map (spec P16; activations §1.1).
+"""Differential entropy under an invertible map.
 
 For an invertible, differentiable ``f``: ``H(f(X)) = H(X) + E[log |det J_f(X)|]`` (1-D:
 ``E[log |f'(X)|]``). The expectation is a Monte-Carlo mean over samples of ``X`` with the
