@@ -13,29 +13,12 @@ from hypothesis.extra.numpy import arrays
 
 from entropykit_shared.gaussian import correlated_gaussian_pairs
 from entropykit_shared.neural_mi import infonce_bound, mine_bound, nwj_bound, shuffle_pairs
+from entropykit_shared.testing import (
+    assert_gradient_matches_central_differences,
+    global_rng_fingerprint,
+)
 
 M = 2  # coordinate pairs of the Gaussian test problem
-
-
-def global_rng_fingerprint() -> tuple[bytes, int]:
-    """Key and position of numpy's legacy global Mersenne Twister (changes with every draw)."""
-    _, key, pos, *_ = np.random.get_state()  # noqa: NPY002
-    return key.tobytes(), pos
-
-
-def assert_gradient_matches_central_differences(fn, x: torch.Tensor, h: float = 1e-6) -> None:
-    """torch.autograd.gradcheck's test for a scalar fn, without its import cost (seconds)."""
-    x = x.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(fn(x), x)
-    flat = x.detach().reshape(-1)
-    numeric = torch.empty_like(flat)
-    for i in range(flat.numel()):
-        step = torch.zeros_like(flat)
-        step[i] = h
-        up = float(fn((flat + step).reshape(x.shape)).detach())
-        down = float(fn((flat - step).reshape(x.shape)).detach())
-        numeric[i] = (up - down) / (2 * h)
-    np.testing.assert_allclose(grad.reshape(-1).numpy(), numeric.numpy(), rtol=1e-5, atol=1e-7)
 
 
 def assert_close(a: torch.Tensor, b: torch.Tensor) -> None:

@@ -22,12 +22,7 @@ from npeet_plus import entropy as npeet_entropy
 from scipy.special import digamma, gammaln
 
 from entropykit_shared.surrogates import kl_entropy_surrogate
-
-
-def global_rng_fingerprint() -> tuple[bytes, int]:
-    """Key and position of numpy's legacy global Mersenne Twister (changes with every draw)."""
-    _, key, pos, *_ = np.random.get_state()  # noqa: NPY002
-    return key.tobytes(), pos
+from entropykit_shared.testing import global_rng_fingerprint
 
 
 def euclidean_constant(n: int, d: int, k: int) -> float:

@@ -309,3 +309,32 @@ def test_bad_input_untouched_catches_an_empty_directory(tmp_path):
 
     with pytest.raises(AssertionError, match=r"added \['partial'\]"):
         assert_bad_input(mkdir_then_fail, match="bad input", untouched=tmp_path)
+
+
+def test_gradient_helper_accepts_true_and_rejects_wrong_gradients():
+    from entropykit_shared.testing import assert_gradient_matches_central_differences
+
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    assert_gradient_matches_central_differences(lambda t: (t**3).sum(), x)
+
+    class WrongGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return (t**2).sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * torch.ones(3, dtype=torch.float64)  # the true gradient is 2t
+
+    with pytest.raises(AssertionError):
+        assert_gradient_matches_central_differences(WrongGrad.apply, x)
+
+
+def test_global_rng_fingerprint_changes_only_when_the_global_state_is_used():
+    from entropykit_shared.testing import global_rng_fingerprint
+
+    before = global_rng_fingerprint()
+    np.random.default_rng(0).normal(size=10)  # a private generator
+    assert global_rng_fingerprint() == before
+    np.random.normal(size=10)  # noqa: NPY002 - the global state, on purpose
+    assert global_rng_fingerprint() != before

@@ -165,6 +165,37 @@ def assert_cli_bad_input(
     return result
 
 
+def global_rng_fingerprint() -> tuple[bytes, int]:
+    """Key and position of numpy's legacy global generator: compare it before and after a call to
+    show that the call left the global random state alone."""
+    import numpy as np
+
+    _, key, pos, *_ = np.random.get_state()  # noqa: NPY002 - reading it is the point
+    return key.tobytes(), int(pos)
+
+
+def assert_gradient_matches_central_differences(
+    fn: Callable[[Any], Any], x: Any, h: float = 1e-6, *, rtol: float = 1e-5, atol: float = 1e-7
+) -> None:
+    """Compare the autograd gradient of a scalar ``fn`` at the float64 tensor ``x`` with central
+    differences (what ``torch.autograd.gradcheck`` checks for a scalar, without its import cost of
+    a few seconds)."""
+    import numpy as np
+    import torch
+
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(fn(x), x)
+    flat = x.detach().reshape(-1)
+    numeric = torch.empty_like(flat)
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = h
+        up = float(fn((flat + step).reshape(x.shape)).detach())
+        down = float(fn((flat - step).reshape(x.shape)).detach())
+        numeric[i] = (up - down) / (2 * h)
+    np.testing.assert_allclose(grad.reshape(-1).numpy(), numeric.numpy(), rtol=rtol, atol=atol)
+
+
 class AppContract:
     """What every domain app must satisfy. Set ``app`` (the Typer object) and ``domain``.
 
