@@ -267,3 +267,13 @@ def test_fabric_from_config_64_true():
     x = torch.randn(4, 3)
     assert model.module(x.double()).dtype == torch.float64
     assert model(x).shape == (4, 1)
+
+
+def test_finish_fabric_is_a_no_op_for_one_process(cpu_fabric):
+    import torch.distributed as dist
+
+    from entropykit_shared import finish_fabric
+
+    finish_fabric(cpu_fabric)
+    assert not (dist.is_available() and dist.is_initialized())
+    assert cpu_fabric.world_size == 1
