@@ -111,3 +111,15 @@ def to_base(nats: Any, base: float) -> Any:
     """Convert an entropy in nats to ``base`` (``math.e``: unchanged, 2: bits)."""
     b = check_base(base)
     return nats if b == math.e else nats / math.log(b)
+
+
+def numpy_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator for ``seed``: a Generator is used as is, an int or None seeds a new one.
+    The global ``np.random`` state is never used."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ValueError(
+            f"seed must be an int, None or a numpy.random.Generator, got {type(seed).__name__}"
+        )
+    return np.random.default_rng(seed)

@@ -30,6 +30,7 @@ from entropykit_shared._backend import (
     check_base,
     check_finite,
     is_tensor,
+    numpy_rng,
     restore,
     to_base,
     to_numpy,
@@ -87,14 +88,6 @@ def _check_common(sigma: float | str, t: float, alpha: float, mode: str) -> None
 def _check_max_n(max_n: int | None) -> None:
     if max_n is not None and (isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 2):
         raise ValueError(f"max_n must be an int >= 2 or None (no subsampling), got {max_n!r}")
-
-
-def _np_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
-    return np.random.default_rng(seed)
 
 
 def _official_seed(seed: Any) -> int | None:
@@ -366,7 +359,7 @@ def diffusion_spectral_entropy(
         value = _scalar_out(to_base(bits * math.log(2.0), base), xt, numpy_in)
         return (value, _scalar_out(0.0, xt, numpy_in)) if return_se else value
 
-    rng = _np_rng(seed)
+    rng = numpy_rng(seed)
 
     def one(sub: Any) -> tuple[Any, Any]:
         if eig == "slq":
@@ -536,7 +529,7 @@ def diffusion_spectral_mutual_information(
 
     official = mode == "official"
     off_seed = _official_seed(seed) if official else None
-    rng = None if official else _np_rng(seed)
+    rng = None if official else numpy_rng(seed)
     if clusters is not None:
         if y is not None and discrete:
             raise ValueError("pass either discrete labels y or precomputed clusters, not both")

@@ -46,7 +46,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from entropykit_shared._backend import check_base, check_finite, is_tensor, to_base, to_numpy
+from entropykit_shared._backend import (
+    check_base,
+    check_finite,
+    is_tensor,
+    numpy_rng,
+    to_base,
+    to_numpy,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -142,15 +149,16 @@ def _metric_p(metric: str) -> float:
 
 
 def _generator(seed: int | np.random.Generator | torch.Generator | None) -> Any:
-    if isinstance(seed, np.random.Generator) or (
-        type(seed).__module__.startswith("torch") and type(seed).__name__ == "Generator"
-    ):
+    """A torch.Generator as is; anything else through :func:`numpy_rng`."""
+    if type(seed).__module__.startswith("torch") and type(seed).__name__ == "Generator":
         return seed
-    if seed is None or isinstance(seed, (int, np.integer)):
-        return np.random.default_rng(seed)
-    raise ValueError(
-        f"seed must be an int, None, a numpy.random.Generator or a torch.Generator, got {seed!r}"
-    )
+    try:
+        return numpy_rng(seed)
+    except ValueError:
+        raise ValueError(
+            "seed must be an int, None, a numpy.random.Generator or a torch.Generator, "
+            f"got {seed!r}"
+        ) from None
 
 
 def _has_duplicates(t: Any) -> bool:

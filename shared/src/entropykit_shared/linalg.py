@@ -25,6 +25,7 @@ from entropykit_shared._backend import (
     check_2d,
     check_finite,
     is_tensor,
+    numpy_rng,
     restore,
     to_base,
     to_numpy,
@@ -37,17 +38,6 @@ from entropykit_shared.kernels import bandwidth, cosine_kernel, linear_kernel, r
 BANDWIDTH_MAX_ROWS = 2000
 
 KERNEL_NAMES: tuple[str, ...] = ("rbf", "cosine", "linear")
-
-
-def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A numpy Generator from ``seed`` (a Generator is used as is; global state is not used)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and not isinstance(seed, int | np.integer):
-        raise ValueError(
-            f"seed must be an int, None or a numpy.random.Generator, got {type(seed).__name__}"
-        )
-    return np.random.default_rng(seed)
 
 
 def _features_input(x: Any) -> tuple[Any, bool]:
@@ -166,7 +156,7 @@ def random_fourier_features(
     xt, numpy_in = _features_input(x)
     if num_features < 1:
         raise ValueError(f"num_features must be >= 1, got {num_features}")
-    rng = make_rng(seed)
+    rng = numpy_rng(seed)
     s = _global_sigma(xt, sigma, rng)
     d = xt.shape[1]
     w = torch.from_numpy(rng.standard_normal((d, num_features)) / s).to(xt.device)
@@ -242,7 +232,7 @@ def nystrom_features(
     xt, numpy_in = _features_input(x)
     if num_landmarks < 1:
         raise ValueError(f"num_landmarks must be >= 1, got {num_landmarks}")
-    rng = make_rng(seed)
+    rng = numpy_rng(seed)
     n = xt.shape[0]
     m = min(num_landmarks, n)
     idx = torch.from_numpy(np.sort(rng.choice(n, m, replace=False))).to(xt.device)
@@ -330,7 +320,7 @@ def slq_trace(
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     steps = min(num_steps, n)
-    rng = make_rng(seed)
+    rng = numpy_rng(seed)
     b = num_probes
     with torch.no_grad():
         q = torch.from_numpy(_rademacher(rng, n, b) / math.sqrt(n)).to(device)
@@ -445,7 +435,7 @@ def topk_spectral_entropy(
         total = float(sum(_neg_xlogx(v) for v in lam / lam.sum()))
         out = (total, total, total)
     else:
-        v0 = make_rng(seed).standard_normal(n)
+        v0 = numpy_rng(seed).standard_normal(n)
         vals = eigsh(op, k=k, which="LA", v0=v0, return_eigenvectors=False)
         lam = np.clip(np.sort(vals)[::-1] / tr, 0.0, None)
         head = float(sum(_neg_xlogx(v) for v in lam))

@@ -33,6 +33,7 @@ from entropykit_shared._backend import (
     to_base,
     to_torch,
 )
+from entropykit_shared.discrete import _renyi_nats as renyi_nats
 from entropykit_shared.kernels import rbf_kernel
 from entropykit_shared.linalg import (
     KERNEL_NAMES,
@@ -145,20 +146,11 @@ def _renyi_nats(lam: Any, q: float, rank_tol: float | None) -> Any:
     """
     import torch
 
-    if math.isinf(q):
-        return -torch.log(lam.max(-1).values)
-    if abs(q - 1.0) < SHANNON_ATOL:
-        return -(lam * torch.log(lam.clamp_min(LOG_FLOOR))).sum(-1)
-    if q < 1.0:
+    if q < 1.0 and abs(q - 1.0) >= SHANNON_ATOL:
         tol = lam.shape[-1] * torch.finfo(torch.float64).eps if rank_tol is None else rank_tol
         keep = lam > tol * lam.max(-1, keepdim=True).values
-        if q == 0.0:
-            return torch.log(keep.sum(-1).to(lam.dtype))
-    else:
-        keep = lam > 0
-    tiny = torch.finfo(lam.dtype).tiny
-    logl = torch.where(keep, torch.log(lam.clamp_min(tiny)), -math.inf)
-    return torch.logsumexp(q * logl, dim=-1) / (1.0 - q)
+        lam = torch.where(keep, lam, torch.zeros_like(lam))
+    return renyi_nats(lam, q)
 
 
 # --------------------------------------------------------------------------- matrix entropies
