@@ -48,8 +48,6 @@ from entropykit_shared.linalg import (
 SHANNON_ATOL = 1e-6
 #: A spectrum with min λ < -PSD_RTOL · tr A triggers :class:`NotPSDWarning`.
 PSD_RTOL = 1e-6
-#: Floor inside the log of -λ log λ (keeps the gradient finite at λ = 0).
-LOG_FLOOR = 1e-12
 #: Largest allowed |K_ii - 1| for a kernel matrix that must have a unit diagonal.
 UNIT_DIAG_ATOL = 1e-6
 
