@@ -125,25 +125,27 @@ def rbf_kernel(x: Any, y: Any = None, *, sigma: float | str = "median", knn: int
     return restore(torch.exp(-d2 / (2.0 * s * s)), numpy_in)
 
 
+def unit_rows(t: Any, name: str = "x") -> Any:
+    """Rows of the (n, d) tensor ``t`` scaled to unit Euclidean norm; a zero row has no direction,
+    which is an error that names the rows."""
+    norms = t.norm(dim=1, keepdim=True)
+    zero = (norms[:, 0] == 0).nonzero().flatten().tolist()
+    if zero:
+        raise ValueError(
+            f"{name} has zero vectors at rows {zero[:10]}; cosine similarity is undefined "
+            "for them: drop those rows or use the linear kernel"
+        )
+    return t / norms
+
+
 def cosine_kernel(x: Any, y: Any = None) -> Any:
     """Cosine similarity matrix of row-normalised samples, shape (n, m); unit diagonal.
 
     A sample of zero norm has no direction: it is an error that names the rows.
     """
     xt, yt, numpy_in = _pair(x, y)
-
-    def unit(t: Any, name: str) -> Any:
-        norms = t.norm(dim=1, keepdim=True)
-        zero = (norms[:, 0] == 0).nonzero().flatten().tolist()
-        if zero:
-            raise ValueError(
-                f"{name} has zero vectors at rows {zero[:10]}; cosine similarity is undefined "
-                "for them: drop those rows or use the linear kernel"
-            )
-        return t / norms
-
-    xu = unit(xt, "x")
-    yu = xu if yt is None else unit(yt, "y")
+    xu = unit_rows(xt, "x")
+    yu = xu if yt is None else unit_rows(yt, "y")
     k = xu @ yu.T
     if yt is None:
         k.fill_diagonal_(1.0)

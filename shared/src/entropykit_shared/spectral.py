@@ -34,7 +34,7 @@ from entropykit_shared._backend import (
     to_torch,
 )
 from entropykit_shared.discrete import _renyi_nats as renyi_nats
-from entropykit_shared.kernels import rbf_kernel
+from entropykit_shared.kernels import rbf_kernel, unit_rows
 from entropykit_shared.linalg import (
     KERNEL_NAMES,
     gram,
@@ -305,17 +305,6 @@ def _score_from_density(rho: Any, q: float, method: str, rank_tol: float | None,
     return torch.exp(_renyi_nats(lam, q, rank_tol))
 
 
-def _unit_rows(xt: Any) -> Any:
-    norms = xt.norm(dim=1, keepdim=True)
-    zero = (norms[:, 0] == 0).nonzero().flatten().tolist()
-    if zero:
-        raise ValueError(
-            f"x has zero vectors at rows {zero[:10]}; cosine similarity is undefined for them: "
-            "drop those rows or use the linear kernel"
-        )
-    return xt / norms
-
-
 def vendi_score(
     x: Any = None,
     *,
@@ -453,7 +442,7 @@ def _vendi_from_samples(
     xt = xt.to(torch.float64)
     n, d = xt.shape
     if kernel == "cosine":
-        xt = _unit_rows(xt)
+        xt = unit_rows(xt)
     if n == 1:
         return restore(torch.ones((), dtype=torch.float64, device=xt.device), numpy_in)
     sp = _sqrt_weights(p, n, xt)
@@ -597,7 +586,7 @@ def intdiv(
         xt = xt.to(torch.float64)
         n = xt.shape[0]
         if kernel == "cosine":
-            xt = _unit_rows(xt)
+            xt = unit_rows(xt)
         if kernel in ("linear", "cosine") and qv == 1.0:
             w = _sqrt_weights(p, n, xt) ** 2
             mean_vec = (w[:, None] * xt).sum(0)
