@@ -97,7 +97,7 @@ def cluster_entropy(
         raise ValueError(f"tau must be positive and finite, got {tau}")
     numpy_in = not is_tensor(logits)
     z = to_torch(logits, name="logits")
-    if (z.ndim if not numpy_in else np.ndim(logits)) == 0 or z.shape[-1] == 0:
+    if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"logits must be (..., K) with K >= 1 proposals, got {tuple(z.shape)}")
     check_finite(z, "logits")
     ids, n_clusters = _cluster_index(cluster_ids, z.shape, z.device, num_clusters)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from entropykit_shared._backend import check_base, is_tensor, restore, to_base, to_torch
 
 SHANNON_TOL = 1e-6  # |alpha - 1| below this uses the Shannon formula (Rényi, Tsallis limits)
@@ -46,7 +44,7 @@ def _prepare(p: Any, axis: int, name: str) -> tuple[Any, bool]:
 
     numpy_in = not is_tensor(p)
     t = to_torch(p, name=name)
-    if (t.ndim if not numpy_in else np.ndim(p)) == 0:
+    if t.ndim == 0:
         raise ValueError(f"{name} must have at least one axis of outcomes, got a scalar")
     if not -t.ndim <= axis < t.ndim:
         raise ValueError(f"axis={axis} is out of range for {name} with shape {tuple(t.shape)}")

@@ -53,6 +53,7 @@ from entropykit_shared._backend import (
     numpy_rng,
     to_base,
     to_numpy,
+    to_torch,
 )
 
 if TYPE_CHECKING:
@@ -106,14 +107,9 @@ def _blocks(named: list[tuple[Any, str]]) -> tuple[list[Any], tuple[int, ...], b
             check_finite(value, name)
             t = value.to(device=device, dtype=dtype)
         else:
-            try:
-                arr = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(
-                    f"{name} must be numeric array-like, got {type(value).__name__}"
-                ) from exc
-            check_finite(arr, name)
-            t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=dtype)
+            t = to_torch(value, name=name)
+            check_finite(t, name)
+            t = t.to(device=device, dtype=dtype)
         if t.ndim < 2:
             raise ValueError(
                 f"{name} must have shape (..., n_samples, n_features), got {tuple(t.shape)}; "

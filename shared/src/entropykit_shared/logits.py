@@ -156,7 +156,7 @@ def entropy_from_logits(
         raise ValueError(f"temperature must be positive and finite, got {temperature}")
     numpy_in = not is_tensor(logits)
     z = to_torch(logits, name="logits")
-    if (z.ndim if not numpy_in else np.ndim(logits)) == 0:
+    if z.ndim == 0:
         raise ValueError("logits must have a class axis, got a scalar")
     _check_scores(z, "logits")
     if not -z.ndim <= dim < z.ndim:
@@ -209,7 +209,7 @@ def token_entropies(
     z = logits if not numpy_in else to_torch(logits, name="logits")
     if not z.is_floating_point():
         z = z.to(torch.float64)
-    if (z.ndim if not numpy_in else np.ndim(logits)) == 0 or z.shape[-1] == 0:
+    if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"logits must have a non-empty vocabulary axis, got {tuple(z.shape)}")
     _check_scores(z, "logits")
     dtype = torch.float32 if z.dtype in (torch.float16, torch.bfloat16) else z.dtype
@@ -300,8 +300,6 @@ def binary_entropy_from_logits(
         raise ValueError(f"reduce must be None, 'mean' or 'sum', got {reduce!r}")
     numpy_in = not is_tensor(z)
     t = to_torch(z, name="z")
-    if numpy_in and np.ndim(z) == 0:
-        t = t.reshape(())  # a Python/numpy scalar stays a scalar
     bad = int((~torch.isfinite(t)).sum().item())
     if bad:
         raise ValueError(f"z contains {bad} NaN or infinite logit(s); pass finite logits")

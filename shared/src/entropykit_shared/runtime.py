@@ -11,7 +11,7 @@ import random
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 #: ``metrics.jsonl``; users can pass any callable (a print, a wandb hook, a list append).
 StepCallback = Callable[[int, Mapping[str, float]], None]
 
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 # numpy's legacy global seeder accepts [0, 2**32 - 1].

@@ -532,8 +532,7 @@ def quality_weighted_vendi_score(quality: Any, x: Any = None, **vendi_kwargs: An
 
     numpy_in = not is_tensor(quality)
     vs = vendi_score(x, **vendi_kwargs)
-    # not to_torch: np.ascontiguousarray turns a 0-d score into shape (1,)
-    vs = vs if is_tensor(vs) else torch.as_tensor(np.asarray(vs, dtype=np.float64))
+    vs = to_torch(vs, name="vendi score")
     k = vendi_kwargs.get("K")
     n = len(x) if k is None else (k.shape[-1] if hasattr(k, "shape") else len(k))
     s = to_torch(quality, name="quality").to(vs.device, torch.float64)

@@ -111,7 +111,6 @@ _COMMON: dict[str, tuple[Any, Any]] = {
     "quick": (QuickOption, False),
     "debug": (DebugOption, False),
 }
-COMMON_OPTION_NAMES: tuple[str, ...] = tuple(_COMMON)
 _CONFIG_OPTIONS = ("config_file", "overrides")
 
 
