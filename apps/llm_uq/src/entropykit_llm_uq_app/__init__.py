@@ -1,0 +1,1 @@
+"""The entropykit-llm-uq command line (see ``entropykit-llm-uq --help``)."""

@@ -1,0 +1,3 @@
+from entropykit_llm_uq_app.app import main
+
+main()
