@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from entropykit_llm_uq.config import UQConfig
+from entropykit_llm_uq.config import DEFAULT_BASELINES, UQConfig
 from entropykit_llm_uq.data import QAItem, factual_qa, load_questions
 from entropykit_llm_uq.evaluate import methods_of, metric_results, tsu_results
 from entropykit_llm_uq.factory import build_backend, build_embedder, build_nli, build_source
@@ -28,7 +28,11 @@ class BenchConfig:
     """The bench: ``questions`` generated factual questions (or the file ``data``), scored at
     each temperature in ``temperatures`` (the metric table uses ``uq.temperature``)."""
 
-    uq: UQConfig = field(default_factory=lambda: UQConfig(n_perturb=5, replicates=3, bootstrap=10))
+    uq: UQConfig = field(
+        default_factory=lambda: UQConfig(
+            n_perturb=5, replicates=3, bootstrap=10, baselines=[*DEFAULT_BASELINES, "p_true"]
+        )
+    )
     questions: int = 100
     data: str = ""
     temperatures: list[float] = field(default_factory=lambda: [0.3, 0.7, 1.0, 1.4])
@@ -78,41 +82,51 @@ def authors_draws(seed: int, n_inputs: int, r: int, B: int) -> np.ndarray:
     return np.array(draws, dtype=np.int64)
 
 
-def parity_with_inventropy(run: PipelineRun, B: int, repeats: int) -> dict[str, Any] | None:
-    """Inv-Entropy from the authors' ``inventropy`` package and from ours on every question's
-    similarity matrices, with the same (distinct) draws; None when the package is missing.
+def parity_with_inventropy(
+    pairs: list[tuple[np.ndarray, np.ndarray]], r: int, B: int, repeats: int
+) -> dict[str, Any] | None:
+    """Inv-Entropy from the authors' ``inventropy`` package and from ours on each
+    (sim_x, sim_y) pair, with the same (distinct) draws; None when the package is missing.
 
-    Returns the largest absolute difference and the mean time per question of each.
+    Returns the largest absolute difference and the mean time per call of each.
     """
     try:
         from inventropy.core import compute_inv_entropy_with_sampling
     except ImportError:
         return None
-    res = run.results[0]
-    r = res.sim_y.shape[0] // res.sim_x.shape[0]
-    n_inputs = res.sim_x.shape[0]
     worst = 0.0
     t_ref = t_ours = 0.0
-    for k, res in enumerate(run.results):
-        sx_full = np.repeat(np.repeat(res.sim_x, r, 0), r, 1)
+    for k, (sim_x, sim_y) in enumerate(pairs):
+        n_inputs = sim_x.shape[0]
+        sx_full = np.repeat(np.repeat(sim_x, r, 0), r, 1)  # the package wants one row per answer
         for rep in range(repeats):
             random.seed(1000 * k + rep)
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):  # it prints every draw
-                ref = compute_inv_entropy_with_sampling(sx_full, res.sim_y, n_inputs - 1, r, B)
+                ref = compute_inv_entropy_with_sampling(sx_full, sim_y, n_inputs - 1, r, B)
             t_ref += time.perf_counter() - t0
             idx = authors_draws(1000 * k + rep, n_inputs, r, B)
             t0 = time.perf_counter()
-            ours = inv_entropy(res.sim_x, res.sim_y, r, indices=idx)
+            ours = inv_entropy(sim_x, sim_y, r, indices=idx)
             t_ours += time.perf_counter() - t0
             worst = max(worst, abs(ours - float(ref)))
-    calls = len(run.results) * repeats
+    calls = len(pairs) * repeats
     return {
         "max_abs_diff": worst,
         "inventropy_ms": 1e3 * t_ref / calls,
         "ours_ms": 1e3 * t_ours / calls,
         "speedup": t_ref / t_ours if t_ours > 0 else float("inf"),
     }
+
+
+def paper_setting_pairs(count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random (sim_x, sim_y) pairs at the paper's n = 9, r = 5 (|cos| of Gaussian vectors)."""
+    from entropykit_llm_uq.similarity import abscos
+
+    rng = np.random.default_rng(seed)
+    return [
+        (abscos(rng.normal(size=(10, 16))), abscos(rng.normal(size=(50, 16)))) for _ in range(count)
+    ]
 
 
 def run_bench(
@@ -138,7 +152,14 @@ def run_bench(
     log(f"perturbing {len(items)} questions ({uq.perturbation}, n={uq.n_perturb})")
     t0 = time.perf_counter()
     perts = perturb_questions(
-        items, uq, embedder=embedder, backend=backend, source=source, seed=seed, progress=progress
+        items,
+        uq,
+        embedder=embedder,
+        backend=backend,
+        source=source,
+        seed=seed,
+        cache_dir=uq.resolved_cache_dir(),
+        progress=progress,
     )
     perturb_s = time.perf_counter() - t0
     runs: dict[float, PipelineRun] = {}
@@ -171,6 +192,14 @@ def run_bench(
         "tsu": tsu_results(runs, methods, strict=True),
         "tsu_nonstrict": tsu_results(runs, methods, strict=False),
         "timing": timing,
-        "parity": parity_with_inventropy(main, uq.bootstrap, cfg.parity_repeats),
+        "parity": parity_with_inventropy(
+            [(q.sim_x, q.sim_y) for q in main.results],
+            uq.replicates,
+            uq.bootstrap,
+            cfg.parity_repeats,
+        ),
+        "parity_paper_setting": parity_with_inventropy(
+            paper_setting_pairs(20, seed), 5, 30, cfg.parity_repeats
+        ),
         "runs": runs,
     }

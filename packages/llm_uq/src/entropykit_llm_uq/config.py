@@ -10,7 +10,8 @@ from pathlib import Path
 
 from entropykit_llm_uq.perturb import GAAPConfig
 
-#: Baselines run by default (P(True) needs a backend with token log-probabilities).
+#: Baselines run by default. "p_true" needs a backend with token log-probabilities (the bundled
+#: SmolLM2, local Hugging Face models, OpenAI-compatible servers); the demo and bench add it.
 DEFAULT_BASELINES: tuple[str, ...] = (
     "semantic_entropy",
     "lexsim",
@@ -126,7 +127,11 @@ class DemoConfig:
     """A few generated factual questions answered by the bundled SmolLM2-135M (a smaller n, r
     and B than the paper so the demo takes about two minutes on a CPU)."""
 
-    uq: UQConfig = field(default_factory=lambda: UQConfig(n_perturb=5, replicates=3, bootstrap=10))
+    uq: UQConfig = field(
+        default_factory=lambda: UQConfig(
+            n_perturb=5, replicates=3, bootstrap=10, baselines=[*DEFAULT_BASELINES, "p_true"]
+        )
+    )
     questions: int = 8
 
     def __post_init__(self) -> None:

@@ -115,8 +115,10 @@ def dual_walk(sim_x: np.ndarray, sim_y: np.ndarray) -> DualWalk:
     sim_y = np.asarray(sim_y, dtype=np.float64)
     if sim_y.ndim == 2:
         sim_y = sim_y[None]
-    px = row_normalize(np.asarray(sim_x, dtype=np.float64))
-    py = row_normalize(sim_y)
+    return _walk_from(row_normalize(np.asarray(sim_x, dtype=np.float64)), row_normalize(sim_y))
+
+
+def _walk_from(px: np.ndarray, py: np.ndarray) -> DualWalk:
     p_y = py.mean(axis=-2)  # pi P_y with pi uniform
     p_x_given_y = py @ px
     p_y_given_x, p_x, _ = bayes_inversion(p_x_given_y, p_y)
@@ -167,7 +169,7 @@ def _prepare(
     )
 
 
-def _bootstrap_walk(
+def _bootstrap_walks(
     sim_x: np.ndarray,
     sim_y: np.ndarray,
     r: int,
@@ -177,9 +179,9 @@ def _bootstrap_walk(
     indices: np.ndarray | None,
     *,
     with_first: bool,
-) -> DualWalk:
-    """The dual walk of every bootstrap draw at once; ``with_first`` prepends the draw that takes
-    the first answer of every input (the no-replication measure)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P_x, P_y) of every bootstrap draw at once, P_y stacked (B, n+1, n+1); ``with_first``
+    prepends the draw that takes the first answer of every input (the no-replication measure)."""
     sim_x, sim_y, n_inputs, per_answer_x = _prepare(sim_x, sim_y, r)
     _check_counts(B=B)
     idx = _resolve_indices(indices, n_inputs, r, B, seed, distinct)
@@ -187,7 +189,7 @@ def _bootstrap_walk(
         idx = np.concatenate([np.arange(n_inputs, dtype=np.int64)[None] * r, idx])
     sy = sim_y[idx[:, :, None], idx[:, None, :]]
     sx = sim_x[idx[:, :, None], idx[:, None, :]] if per_answer_x else sim_x
-    return dual_walk(sx, sy)
+    return row_normalize(sx), row_normalize(sy)
 
 
 def _resolve_indices(
@@ -243,8 +245,10 @@ def inv_entropy(
 
     Both similarity matrices must be symmetric, nonnegative, finite and have a unit diagonal.
     """
-    walk = _bootstrap_walk(sim_x, sim_y, r, B, seed, distinct, indices, with_first=False)
-    h = _neg_xlogx_sum(_diagonal(walk.p_x_given_y))
+    px, py = _bootstrap_walks(sim_x, sim_y, r, B, seed, distinct, indices, with_first=False)
+    # only the diagonal of P_y P_x is needed: q_bi = sum_k P_y[b, i, k] P_x[(b,) k, i]
+    q = np.einsum("bik,bki->bi", py, np.broadcast_to(px, py.shape))
+    h = _neg_xlogx_sum(q)
     return h if return_draws else float(h.mean())
 
 
@@ -288,7 +292,8 @@ def framework_scores(
 
     Arguments as in :func:`inv_entropy`.
     """
-    walk = _bootstrap_walk(sim_x, sim_y, r, B, seed, distinct, indices, with_first=True)
+    px, py = _bootstrap_walks(sim_x, sim_y, r, B, seed, distinct, indices, with_first=True)
+    walk = _walk_from(px, py)
     q = _diagonal(walk.p_x_given_y)
     p = _diagonal(walk.p_y_given_x)
     h_inv = _neg_xlogx_sum(q)

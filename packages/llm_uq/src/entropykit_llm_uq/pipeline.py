@@ -8,9 +8,13 @@ draws). Generation goes through a disk cache so reruns do not regenerate.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,13 +98,35 @@ def perturb_questions(
     backend: Backend | None = None,
     source: Any = None,
     seed: int = 0,
+    cache_dir: str | Path | None = None,
     progress: Progress | None = None,
 ) -> list[list[str]]:
-    """``cfg.n_perturb`` perturbations of every question with ``cfg.perturbation``."""
+    """``cfg.n_perturb`` perturbations of every question with ``cfg.perturbation``.
+
+    With ``cache_dir``, each question's perturbations are stored under
+    ``cache_dir/perturbations/`` keyed by the question, method, n, seed, GAAP settings and the
+    identities of the embedder, substitution source and (for paraphrases) backend.
+    """
     perturber = get_perturber(cfg.perturbation)
-    loop = progress(items) if progress is not None else items
-    return [
-        perturber(
+    parts = {
+        "method": cfg.perturbation,
+        "n": cfg.n_perturb,
+        "embedder": getattr(embedder, "identity", type(embedder).__name__),
+    }
+    if cfg.perturbation == "gaap":
+        parts["gaap"] = asdict(cfg.gaap)
+        parts["source"] = getattr(source, "identity", "default")
+    if cfg.perturbation == "paraphrase" and backend is not None:
+        parts["backend"] = backend.identity
+    out = []
+    loop = progress(list(enumerate(items))) if progress is not None else enumerate(items)
+    for k, it in loop:
+        key = {**parts, "question": it.question, "seed": seed + k}
+        cached = _read_cached(cache_dir, key)
+        if cached is not None and len(cached) == cfg.n_perturb:
+            out.append(cached)
+            continue
+        pert = perturber(
             it.question,
             cfg.n_perturb,
             seed=seed + k,
@@ -109,8 +135,36 @@ def perturb_questions(
             source=source,
             config=cfg.gaap,
         )
-        for k, it in enumerate(loop)
-    ]
+        _write_cached(cache_dir, key, pert)
+        out.append(pert)
+    return out
+
+
+def _cache_file(cache_dir: str | Path, key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return Path(cache_dir) / "perturbations" / digest[:2] / f"{digest}.json"
+
+
+def _read_cached(cache_dir: str | Path | None, key: dict[str, Any]) -> list[str] | None:
+    if cache_dir is None:
+        return None
+    path = _cache_file(cache_dir, key)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # absent or unreadable: recompute (and overwrite)
+    ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return value if ok else None
+
+
+def _write_cached(cache_dir: str | Path | None, key: dict[str, Any], value: list[str]) -> None:
+    if cache_dir is None:
+        return
+    path = _cache_file(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
 
 
 def _clean_all(texts: list[list[str]], questions: Sequence[str]) -> list[list[str]]:
