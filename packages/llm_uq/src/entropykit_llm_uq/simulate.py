@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from entropykit_llm_uq.backends import ScriptedBackend
-from entropykit_llm_uq.data import QAItem, answer_prompt
+from entropykit_llm_uq.data import ANSWER_SUFFIX, QAItem, answer_prompt
 
 
 def _unit(*parts: object) -> int:
@@ -40,7 +40,7 @@ def simulated_backend(
     if not items:
         raise ValueError("simulated_backend needs at least one QAItem")
     by_prompt = {answer_prompt(it.question): it for it in items}
-    prompts = list(by_prompt)
+    questions = {it.question: it for it in items}
     pools: dict[str, list[str]] = {}
     for it in items:
         pools.setdefault(it.category, []).append(it.answers[0])
@@ -60,13 +60,15 @@ def simulated_backend(
         item = by_prompt.get(prompt)
         exact = item is not None
         if item is None:
-            close = difflib.get_close_matches(prompt, prompts, n=1, cutoff=0.3)
+            # match the question part only: the shared answer suffix would make anything close
+            text = prompt.removesuffix(ANSWER_SUFFIX).strip()
+            close = difflib.get_close_matches(text, list(questions), n=1, cutoff=0.5)
             if not close:
                 raise ValueError(
                     f"the simulated backend knows no question close to {prompt[:80]!r}; it only "
                     "answers the questions it was built from"
                 )
-            item = by_prompt[close[0]]
+            item = questions[close[0]]
         candidates, logits, difficulty = tables[item.id]
         if not exact:
             noise = np.random.default_rng(_unit(seed, "noise", prompt)).normal(size=logits.shape)
