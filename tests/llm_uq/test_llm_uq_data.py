@@ -300,3 +300,14 @@ def test_llm_judge_errors():
 
     with pytest.raises(ValueError, match="0 reply lists for 1 prompts"):
         LLMJudge(Short(["Yes"]))("Q", "a", "b")
+
+
+def test_an_echoed_question_is_not_an_answer() -> None:
+    q = "What is the capital of Luxembourg?"
+    assert not is_correct("The capital of Luxembourg is Brussels.", ("Luxembourg",), q)
+    assert is_correct("The capital of Luxembourg is Luxembourg.", ("Luxembourg",), q)
+    assert is_correct("Luxembourg", ("Luxembourg",), q)
+    assert is_correct("The capital of Luxembourg is Brussels.", ("Luxembourg",))  # no question
+    sym = "Which chemical element has the symbol Fe?"
+    assert not is_correct("The element with the symbol Fe is copper.", ("Fe",), sym)
+    assert is_correct("Fe is Fe", ("Fe",), sym)

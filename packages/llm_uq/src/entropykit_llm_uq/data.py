@@ -721,7 +721,7 @@ def _short_pattern(alias: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?<!\d\.){re.escape(alias)}(?!\w)(?!\.\d)")
 
 
-def is_correct(response: str, answers: str | Sequence[str]) -> bool:
+def is_correct(response: str, answers: str | Sequence[str], question: str | None = None) -> bool:
     """Whether ``response`` gives one of ``answers`` (gold and aliases), by normalised matching.
 
     An alias matches when (1) ``normalize_answer(response) == normalize_answer(alias)``, or (2) for
@@ -732,6 +732,10 @@ def is_correct(response: str, answers: str | Sequence[str]) -> bool:
     original response ("Au" matches "The symbol is Au.", the word "a" or "au" inside a sentence
     does not, "6" does not match "16").
 
+    With ``question``, an alias that also occurs in the question must occur in the response more
+    often than in the question for (2)/(2'): an echoed question is not an answer ("The capital of
+    Luxembourg is Brussels" does not answer "Luxembourg"; "... is Luxembourg" does).
+
     Limitations: negations and hedges are not understood ("not Paris", "Paris or Lyon" count as
     correct); an alias inside a longer different name counts ("Guinea" in "Equatorial Guinea");
     numbers written as words do not match digits; the pronoun "I" matches iodine's symbol. Use
@@ -741,6 +745,7 @@ def is_correct(response: str, answers: str | Sequence[str]) -> bool:
         answers = (answers,)
     response_norm = normalize_answer(response)
     padded = f" {response_norm} "
+    question_padded = f" {normalize_answer(question)} " if question else " "
     for alias in answers:
         alias = alias.strip()
         if not alias:
@@ -749,11 +754,25 @@ def is_correct(response: str, answers: str | Sequence[str]) -> bool:
         if alias_norm and response_norm == alias_norm:
             return True
         if _is_short(alias):
-            if _short_pattern(alias).search(response):
+            pattern = _short_pattern(alias)
+            echoed = len(pattern.findall(question)) if question else 0
+            if len(pattern.findall(response)) > echoed:
                 return True
-        elif alias_norm and f" {alias_norm} " in padded:
-            return True
+        elif alias_norm:
+            needle = f" {alias_norm} "
+            if _count(padded, needle) > _count(question_padded, needle):
+                return True
     return False
+
+
+def _count(haystack: str, needle: str) -> int:
+    """Occurrences of the space-delimited ``needle`` in ``haystack``, overlaps allowed (the
+    delimiting spaces are shared between neighbours)."""
+    count, start = 0, haystack.find(needle)
+    while start >= 0:
+        count += 1
+        start = haystack.find(needle, start + 1)
+    return count
 
 
 #: The paper's judge prompt ([PAPER] evaluation; GPT-3.5 at temperature 0).
@@ -845,8 +864,9 @@ Correctness: TypeAlias = Callable[[QAItem, str], bool | None]
 
 
 def match_correctness(item: QAItem, response: str) -> bool:
-    """The default :data:`Correctness`: :func:`is_correct` against all of ``item.answers``."""
-    return is_correct(response, item.answers)
+    """The default :data:`Correctness`: :func:`is_correct` against all of ``item.answers``,
+    not counting aliases that only echo the question."""
+    return is_correct(response, item.answers, item.question)
 
 
 def judge_correctness(judge: LLMJudge) -> Correctness:

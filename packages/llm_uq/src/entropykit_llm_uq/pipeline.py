@@ -22,7 +22,13 @@ import numpy as np
 from entropykit_llm_uq.base import AnswerSet, Backend, Embedder, NLIModel
 from entropykit_llm_uq.baselines import get_baseline
 from entropykit_llm_uq.config import UQConfig
-from entropykit_llm_uq.data import LLMJudge, QAItem, answer_prompt, clean_answer, is_correct
+from entropykit_llm_uq.data import (
+    LLMJudge,
+    QAItem,
+    answer_prompt,
+    clean_answer,
+    match_correctness,
+)
 from entropykit_llm_uq.method import framework_scores
 from entropykit_llm_uq.perturb import get_perturber
 from entropykit_llm_uq.similarity import get_similarity, nli_average
@@ -188,7 +194,7 @@ def _correctness(
     items: Sequence[QAItem], refs: Sequence[str], cfg: UQConfig, backend: Backend, seed: int
 ) -> list[bool | None]:
     if cfg.correctness == "match":
-        return [is_correct(ref, it.answers) for it, ref in zip(items, refs, strict=True)]
+        return [match_correctness(it, ref) for it, ref in zip(items, refs, strict=True)]
     judge = LLMJudge(backend)
     return list(
         judge.judge_many(
