@@ -195,7 +195,7 @@ def _correctness(
 ) -> list[bool | None]:
     if cfg.correctness == "match":
         return [match_correctness(it, ref) for it, ref in zip(items, refs, strict=True)]
-    judge = LLMJudge(backend)
+    judge = LLMJudge(backend, seed=seed)
     return list(
         judge.judge_many(
             [(it.question, it.answers[0], ref) for it, ref in zip(items, refs, strict=True)]
