@@ -1,0 +1,1 @@
+"""The entropykit-repr-entropy command line."""

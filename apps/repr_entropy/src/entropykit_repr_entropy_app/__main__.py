@@ -1,0 +1,3 @@
+from entropykit_repr_entropy_app.app import main
+
+main()

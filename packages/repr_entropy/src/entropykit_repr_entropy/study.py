@@ -1,0 +1,112 @@
+"""The training-dynamics study: train under each condition and seed, measuring DSE(Z),
+DSMI(Z;Y) and DSMI(Z;X) of the penultimate representation of held-out images after every epoch
+(spec §2.3, at CPU scale on the bundled digits)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from torch import nn
+
+from entropykit_repr_entropy.data import ImageSplit, load_digits_split
+from entropykit_repr_entropy.tracker import RepresentationTracker, TrackerConfig
+from entropykit_repr_entropy.train import CONDITIONS, TrainConfig, TrainResult, train
+from entropykit_shared.runtime import StepCallback
+
+
+def _demo_tracker() -> TrackerConfig:
+    return TrackerConfig(max_samples=500, sigma="median", baselines=("cse",))
+
+
+@dataclass
+class StudyConfig:
+    """Conditions x seeds of :func:`track_training` runs.
+
+    Attributes:
+        train: the training run (its ``condition`` and ``seed`` are replaced per run).
+        tracker: what is measured after each epoch, on the validation images.
+        conditions: any of ``supervised``, ``contrastive``, ``overfit``.
+        seeds: one run per seed and condition.
+    """
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15))
+    tracker: TrackerConfig = field(default_factory=_demo_tracker)
+    conditions: list[str] = field(default_factory=lambda: ["supervised", "overfit"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+    def __post_init__(self) -> None:
+        bad = [c for c in self.conditions if c not in CONDITIONS]
+        if bad or not self.conditions:
+            raise ValueError(f"conditions must be a non-empty list from {CONDITIONS}, got {bad}")
+        if not self.seeds:
+            raise ValueError("seeds must list at least one seed")
+
+    @classmethod
+    def quick(cls) -> StudyConfig:
+        return cls(
+            train=TrainConfig.quick(epochs=1),
+            tracker=TrackerConfig(
+                max_samples=100, sigma="median", baselines=("cse",), num_repetitions=1, n_clusters=5
+            ),
+        )
+
+
+def track_training(
+    cfg: TrainConfig,
+    tracker: TrackerConfig,
+    *,
+    data: ImageSplit | None = None,
+    device: str = "cpu",
+    logger: StepCallback | None = None,
+) -> TrainResult:
+    """Train once (:func:`~entropykit_repr_entropy.train.train`) and measure the penultimate
+    representation of the validation images after every ``tracker.every`` epochs; the
+    measurements are merged into ``result.history`` (keys ``dse/penultimate``,
+    ``dsmi_zy/penultimate``, ``dsmi_zx/penultimate``, baselines) and their cost is
+    ``result.seconds_in_callback``."""
+    if data is None:
+        data = load_digits_split(cfg.val_fraction, cfg.split_seed, cfg.image_size)
+    if cfg.max_train is not None or cfg.max_val is not None:
+        data = data.take(cfg.max_train or len(data.y_train), cfg.max_val)
+        cfg = replace(cfg, max_train=None, max_val=None)
+    x_val, y_val = data.x_val, data.y_val
+    state: dict[str, RepresentationTracker] = {}
+
+    def measure(epoch: int, model: nn.Module) -> dict[str, float] | None:
+        if "tracker" not in state:  # one tracker: the clusters of X are computed once
+            state["tracker"] = RepresentationTracker(
+                model,
+                x_val,
+                labels=y_val.numpy(),
+                inputs_for_clusters=x_val.flatten(1),
+                config=tracker,
+            )
+        return state["tracker"](epoch)
+
+    return train(cfg, data=data, device=device, logger=logger, epoch_callback=measure)
+
+
+def run_study(
+    cfg: StudyConfig,
+    *,
+    device: str = "cpu",
+    progress: Callable[[Sequence[Any]], Any] | None = None,
+    logger_for: Callable[[str, int], StepCallback | None] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every (condition, seed) run of ``cfg``; returns ``{"<condition>/seed<k>": history}`` and
+    adds ``val_acc`` and the tracking overhead to each run's last row."""
+    data = load_digits_split(cfg.train.val_fraction, cfg.train.split_seed, cfg.train.image_size)
+    runs = [(c, s) for c in cfg.conditions for s in cfg.seeds]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for condition, seed in progress(runs) if progress is not None else runs:
+        run_cfg = replace(cfg.train, condition=condition, seed=seed)
+        logger = logger_for(condition, seed) if logger_for is not None else None
+        result = track_training(
+            run_cfg, replace(cfg.tracker, seed=seed), data=data, device=device, logger=logger
+        )
+        history = [dict(row) for row in result.history]
+        history[-1]["tracking_share"] = result.seconds_in_callback / result.seconds_total
+        out[f"{condition}/seed{seed}"] = history
+    return out

@@ -1,0 +1,109 @@
+"""The entropykit-repr-entropy command: contract, determinism, train/evaluate round trip,
+predict on an embeddings file, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from entropykit_repr_entropy_app.app import app
+
+from entropykit_shared.rundir import check_run_dir
+from entropykit_shared.testing import AppContract, DeterminismContract, assert_cli_bad_input, invoke
+
+QUICK = ("--quick", "--device", "cpu", "--seed", "0")
+
+
+class TestReprEntropyApp(AppContract):
+    app = app
+    domain = "repr_entropy"
+
+    def test_demo_tracks_every_epoch_of_both_conditions(self, demo_run: Path) -> None:
+        histories = json.loads((demo_run / "histories.json").read_text(encoding="utf-8"))
+        assert set(histories) == {"supervised/seed0", "overfit/seed0"}
+        for history in histories.values():
+            assert [row["epoch"] for row in history] == [0, 1]
+            assert all(np.isfinite(row["dsmi_zy/penultimate"]) for row in history)
+            assert all(row["dse/penultimate"] > 0 for row in history)
+        assert (demo_run / "plots" / "per_epoch.png").is_file()
+
+
+class TestReprEntropyDeterminism(DeterminismContract):
+    app = app
+
+
+def test_train_then_evaluate_the_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    result = invoke(app, ["train", *QUICK, "--out", str(out)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert not check_run_dir(out)
+    ckpt = out / "checkpoints" / "model.pt"
+    assert ckpt.is_file()
+    trained = json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]
+    ev = tmp_path / "eval"
+    result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    measured = json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]
+    assert measured["dse"] > 0
+    assert {"dsmi_zy", "dsmi_zx", "cse"} <= set(measured)
+    assert trained["dse"] > 0
+
+
+def test_predict_on_an_embeddings_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    z = rng.normal(scale=20.0, size=(3, 8))[labels] + rng.normal(size=(120, 8))
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", labels)
+    out = tmp_path / "pred"
+    args = ["predict", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy")]
+    result = invoke(app, [*args, *QUICK, "--out", str(out)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    res = json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]
+    assert res["dsmi_zy"] > 1.0
+    assert res["dse"] == pytest.approx(np.log2(3), abs=0.3)
+
+
+def test_predict_bad_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert_cli_bad_input(
+        app,
+        ["predict", str(tmp_path / "none.npy"), *QUICK, "--out", str(out)],
+        match="does not exist",
+        exit_code=2,
+    )
+    np.save(tmp_path / "z.npy", np.ones((10, 3)))
+    np.save(tmp_path / "y.npy", np.zeros(7, dtype=np.int64))
+    args = ["predict", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert_cli_bad_input(
+        app, [*args, *QUICK, "--out", str(out)], match="one label per row", exit_code=2
+    )
+
+
+def test_evaluate_rejects_a_foreign_file(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    import torch
+
+    torch.save({"weights": 1}, bad)
+    out = tmp_path / "out"
+    assert_cli_bad_input(
+        app,
+        ["evaluate", str(bad), *QUICK, "--out", str(out)],
+        match="not a checkpoint",
+        exit_code=2,
+    )
+
+
+def test_bench_quick_writes_the_tables(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = invoke(app, ["bench", *QUICK, "--out", str(out)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    tables = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert set(tables["histories"]) == {"supervised/seed0", "overfit/seed0"}
+    dims = [row["dim"] for row in tables["intrinsic_dimension"]]
+    assert dims == [4, 32]
+    low, high = tables["intrinsic_dimension"]
+    assert high["dse"] > low["dse"]  # DSE follows the intrinsic dimension
+    assert {"dsmi", "csmi", "ksg"} <= set(tables["dimension_sweep"][0])
