@@ -107,3 +107,5 @@ def test_bench_quick_writes_the_tables(tmp_path: Path) -> None:
     low, high = tables["intrinsic_dimension"]
     assert high["dse"] > low["dse"]  # DSE follows the intrinsic dimension
     assert {"dsmi", "csmi", "ksg"} <= set(tables["dimension_sweep"][0])
+    assert [row["conv_init_std"] for row in tables["initialisation"]] == [0.01, 0.1]
+    assert all(0.0 <= row["val_acc"] <= 1.0 for row in tables["initialisation"])

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from entropykit_repr_entropy.study import StudyConfig, run_study, track_training
+from entropykit_repr_entropy.study import (
+    StudyConfig,
+    run_init_study,
+    run_study,
+    track_training,
+)
 from entropykit_repr_entropy.tracker import TrackerConfig
 from entropykit_repr_entropy.train import TrainConfig
 
@@ -167,7 +172,9 @@ class ReprBenchConfig:
 
     study: StudyConfig = field(
         default_factory=lambda: StudyConfig(
-            conditions=["supervised", "overfit", "contrastive"], seeds=[0, 1, 2]
+            train=TrainConfig(epochs=30),
+            conditions=["supervised", "overfit", "contrastive"],
+            seeds=[0, 1, 2],
         )
     )
     toy_n: int = 500
@@ -183,7 +190,11 @@ class ReprBenchConfig:
 def bench(run: Run) -> dict:
     """Training study over seeds (DSE and DSMI per epoch per condition) and the toy claims: DSE
     tracks intrinsic dimension where CSE saturates; DSMI stays above zero in high dimension."""
-    from entropykit_repr_entropy.toys import run_dimension_sweep, run_intrinsic_dimension
+    from entropykit_repr_entropy.toys import (
+        run_dimension_sweep,
+        run_intrinsic_dimension,
+        run_label_corruption,
+    )
 
     cfg: ReprBenchConfig = run.cfg
     histories = run_study(
@@ -199,13 +210,31 @@ def bench(run: Run) -> dict:
         seed=run.seed,
     )
     sweep = run_dimension_sweep(dims=tuple(cfg.blob_dims), n=4 * cfg.toy_n, seed=run.seed)
+    corruption = run_label_corruption(dim=cfg.blob_dims[0], n=4 * cfg.toy_n, seed=run.seed)
+    init = run_init_study(
+        cfg.study.train, cfg.study.tracker, seeds=cfg.study.seeds, device=run.device
+    )
+    run.report.table(init, title="Initialisation: initial DSE vs final accuracy")
     run.report.table(dims, title="Intrinsic dimension: DSE vs CSE (bits)")
     run.report.table(sweep, title="Blob MI vs dimension: DSMI vs CSMI and KSG (bits)")
-    tables = {"histories": histories, "intrinsic_dimension": dims, "dimension_sweep": sweep}
+    run.report.table(corruption, title="Blob MI vs label corruption (bits)")
+    tables = {
+        "histories": histories,
+        "intrinsic_dimension": dims,
+        "dimension_sweep": sweep,
+        "label_corruption": corruption,
+        "initialisation": init,
+    }
     (run.path / "bench.json").write_text(json.dumps(tables, indent=1), encoding="utf-8")
     final = {name: _final(h) for name, h in histories.items()}
     run.summary_extra["tracking_share"] = {n: h[-1]["tracking_share"] for n, h in histories.items()}
-    return {"final": final, "intrinsic_dimension": dims, "dimension_sweep": sweep}
+    return {
+        "final": final,
+        "intrinsic_dimension": dims,
+        "dimension_sweep": sweep,
+        "label_corruption": corruption,
+        "initialisation": init,
+    }
 
 
 @dataclass

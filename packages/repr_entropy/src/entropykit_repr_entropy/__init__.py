@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "StudyConfig": "study",
     "track_training": "study",
     "run_study": "study",
+    "run_init_study": "study",
     "describe_embeddings": "embeddings",
     "load_array": "embeddings",
     "rank_models": "embeddings",
