@@ -23,14 +23,6 @@ from entropykit_repr_entropy.data import (
 from entropykit_shared.testing import assert_bad_input
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def native() -> ImageSplit:
     return load_digits_split(image_size=None)

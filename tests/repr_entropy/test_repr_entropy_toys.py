@@ -20,14 +20,6 @@ from sklearn.datasets import make_blobs
 from entropykit_shared.testing import assert_bad_input, global_rng_fingerprint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ----------------------------------------------------------------------------- generators
 @pytest.mark.parametrize("distribution", ["uniform", "gaussian"])
 def test_intrinsic_data_has_exactly_d_varying_coordinates(distribution):

@@ -17,14 +17,6 @@ N, CLASSES = 240, 4
 pytestmark = pytest.mark.filterwarnings("ignore:Graph is not fully connected:UserWarning")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _labels() -> torch.Tensor:
     return torch.arange(N) % CLASSES
 

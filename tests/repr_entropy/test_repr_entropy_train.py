@@ -16,14 +16,6 @@ from torch import nn
 from entropykit_shared.testing import assert_bad_input
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def digits() -> ImageSplit:
     return load_digits_split(image_size=16).take(300, 100)

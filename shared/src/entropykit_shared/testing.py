@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +31,28 @@ import pytest
 from entropykit_shared.rundir import SUMMARY_FILE, check_run_dir
 
 VERBS: tuple[str, ...] = ("demo", "train", "evaluate", "predict", "bench")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Autouse fixture for a test folder's ``conftest.py`` (``from entropykit_shared.testing
+    import one_thread``): one thread per pool. The tensors in unit tests are small, and on a
+    2-core machine the torch (OpenMP) and numpy (OpenBLAS) pools spinning against each other and
+    against other processes can turn milliseconds into seconds. Tests marked ``bench`` keep every
+    thread."""
+    if request.node.get_closest_marker("bench") is not None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def invoke(app: Any, args: Sequence[str]) -> Any:
