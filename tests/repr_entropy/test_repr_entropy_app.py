@@ -109,3 +109,35 @@ def test_bench_quick_writes_the_tables(tmp_path: Path) -> None:
     assert {"dsmi", "csmi", "ksg"} <= set(tables["dimension_sweep"][0])
     assert [row["conv_init_std"] for row in tables["initialisation"]] == [0.01, 0.1]
     assert all(0.0 <= row["val_acc"] <= 1.0 for row in tables["initialisation"])
+
+
+def _image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("circle", "square")):
+        (root / name).mkdir(parents=True)
+        for i in range(15):
+            img = (rng.random((12, 12)) * 60 + 150 * k).astype(np.uint8)
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root
+
+
+def test_train_and_evaluate_on_an_image_folder(tmp_path: Path) -> None:
+    folder = _image_folder(tmp_path / "images")
+    out = tmp_path / "train"
+    sets = ["--set", f"data_dir={folder}", "--set", "grayscale=true"]
+    result = invoke(app, ["train", *QUICK, "--out", str(out), *sets])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    ev = tmp_path / "eval"
+    ckpt = out / "checkpoints" / "model.pt"
+    result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev)])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]["dse"] > 0
+
+
+def test_train_rejects_a_missing_data_dir(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["train", *QUICK, "--out", str(out), "--set", f"data_dir={tmp_path / 'nope'}"]
+    assert_cli_bad_input(app, args, match="is not a folder", exit_code=2)
+    assert not out.exists()

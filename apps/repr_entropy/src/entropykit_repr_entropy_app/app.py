@@ -83,9 +83,21 @@ def demo(run: Run) -> dict:
 
 @dataclass
 class TrainVerbConfig:
-    """One training run with per-epoch tracking."""
+    """One training run with per-epoch tracking, on the bundled digits or on ``data_dir``: a
+    local folder with one sub-folder of images per class (or train/ and val/ folders of those),
+    resized to ``train.image_size``."""
 
     train: TrainConfig = field(default_factory=TrainConfig)
+    data_dir: str = ""
+    grayscale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.data_dir and not Path(self.data_dir).expanduser().is_dir():
+            raise ValueError(
+                f"data_dir {self.data_dir!r} is not a folder; pass a folder with one sub-folder "
+                "of images per class, or leave it empty for the bundled digits"
+            )
+
     tracker: TrackerConfig = field(
         default_factory=lambda: TrackerConfig(max_samples=500, sigma="median", baselines=("cse",))
     )
@@ -103,11 +115,29 @@ def train(run: Run) -> dict:
     import torch
 
     cfg: TrainVerbConfig = run.cfg
-    result = track_training(cfg.train, cfg.tracker, device=run.device, logger=run.metrics)
+    data = None
+    if cfg.data_dir:
+        from entropykit_repr_entropy.data import image_folder
+
+        data = image_folder(
+            cfg.data_dir,
+            cfg.train.image_size,
+            val_fraction=cfg.train.val_fraction,
+            seed=cfg.train.split_seed,
+            grayscale=cfg.grayscale,
+        )
+    result = track_training(
+        cfg.train, cfg.tracker, data=data, device=run.device, logger=run.metrics
+    )
     name = f"{cfg.train.condition}/seed{run.seed}"
     _plot_histories(run, {name: result.history})
     torch.save(
-        {"config": asdict(cfg.train), "state_dict": result.model.state_dict()},
+        {
+            "config": asdict(cfg.train),
+            "data_dir": cfg.data_dir,
+            "grayscale": cfg.grayscale,
+            "state_dict": result.model.state_dict(),
+        },
         run.checkpoint_path("model.pt"),
     )
     run.summary_extra["tracking_share"] = result.seconds_in_callback / result.seconds_total
@@ -261,7 +291,7 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoints/model.pt of a train run")],
 ) -> dict:
     """DSE, DSMI(Z;Y), DSMI(Z;X) and baselines of a trained model's penultimate layer on the
-    validation images it was trained next to."""
+    validation images it was trained next to (the digits, or the train run's data_dir)."""
     import torch
     from entropykit_repr_entropy.data import load_digits_split
     from entropykit_repr_entropy.models import build_model
@@ -272,7 +302,18 @@ def evaluate(
     if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
         raise UsageError(f"{checkpoint} is not a checkpoint of `entropykit-repr-entropy train`")
     tcfg = saved["config"]
-    data = load_digits_split(tcfg["val_fraction"], tcfg["split_seed"], tcfg["image_size"])
+    if saved.get("data_dir"):
+        from entropykit_repr_entropy.data import image_folder
+
+        data = image_folder(
+            saved["data_dir"],
+            tcfg["image_size"],
+            val_fraction=tcfg["val_fraction"],
+            seed=tcfg["split_seed"],
+            grayscale=bool(saved.get("grayscale")),
+        )
+    else:
+        data = load_digits_split(tcfg["val_fraction"], tcfg["split_seed"], tcfg["image_size"])
     model = build_model(
         tcfg["model"],
         num_classes=data.num_classes,
