@@ -208,12 +208,19 @@ class ReprBenchConfig:
         )
     )
     toy_n: int = 500
+    toy_repetitions: int = 3  # independent draws of every toy data set (seeds from --seed)
     toy_dims: list[int] = field(default_factory=lambda: [8, 32, 128, 512])
     blob_dims: list[int] = field(default_factory=lambda: [20, 200, 2000])
 
     @classmethod
     def quick(cls) -> ReprBenchConfig:
-        return cls(study=StudyConfig.quick(), toy_n=120, toy_dims=[4, 32], blob_dims=[10, 50])
+        return cls(
+            study=StudyConfig.quick(),
+            toy_n=120,
+            toy_dims=[4, 32],
+            blob_dims=[10, 50],
+            toy_repetitions=1,
+        )
 
 
 @app.verb(config=ReprBenchConfig)
@@ -237,10 +244,15 @@ def bench(run: Run) -> dict:
         ambient_dim=max(cfg.toy_dims),
         noises=(0.01,),
         sigma="median",
+        repetitions=cfg.toy_repetitions,
         seed=run.seed,
     )
-    sweep = run_dimension_sweep(dims=tuple(cfg.blob_dims), n=4 * cfg.toy_n, seed=run.seed)
-    corruption = run_label_corruption(dim=cfg.blob_dims[0], n=4 * cfg.toy_n, seed=run.seed)
+    sweep = run_dimension_sweep(
+        dims=tuple(cfg.blob_dims), n=4 * cfg.toy_n, seed=run.seed, repetitions=cfg.toy_repetitions
+    )
+    corruption = run_label_corruption(
+        dim=cfg.blob_dims[0], n=4 * cfg.toy_n, seed=run.seed, repetitions=cfg.toy_repetitions
+    )
     init = run_init_study(
         cfg.study.train, cfg.study.tracker, seeds=cfg.study.seeds, device=run.device
     )
