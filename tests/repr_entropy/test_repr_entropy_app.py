@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from entropykit_repr_entropy.data import image_folder
+from entropykit_repr_entropy.train import TrainConfig
 from entropykit_repr_entropy_app.app import app
 
 from entropykit_shared.rundir import check_run_dir
@@ -46,9 +48,34 @@ def test_train_then_evaluate_the_checkpoint(tmp_path: Path) -> None:
     result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev)])
     assert result.exit_code == 0, result.stdout + result.stderr
     measured = json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]
-    assert measured["dse"] > 0
-    assert {"dsmi_zy", "dsmi_zx", "cse"} <= set(measured)
+    assert set(measured) == {"penultimate"}
+    assert measured["penultimate"]["dse"] > 0
+    assert {"dsmi_zy", "dsmi_zx", "cse"} <= set(measured["penultimate"])
     assert trained["dse"] > 0
+
+    # two layers of the training split: one row per layer; the conv map is wider than the
+    # 64 features of the penultimate layer, so its CSE is at least as high
+    ev2 = tmp_path / "eval2"
+    layers = ["--set", "tracker.layers=[conv.3,penultimate]", "--set", "split=train"]
+    result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev2), *layers])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    by_layer = json.loads((ev2 / "summary.json").read_text(encoding="utf-8"))["results"]
+    assert list(by_layer) == ["conv.3", "penultimate"]
+    assert all(row["dse"] > 0 and np.isfinite(row["dsmi_zy"]) for row in by_layer.values())
+    assert by_layer["penultimate"] != measured["penultimate"]  # another split was measured
+    assert (ev2 / "plots" / "entropies.png").is_file()
+
+    bad = ["--set", "tracker.layers=[conv.99]"]
+    assert_cli_bad_input(
+        app, ["evaluate", str(ckpt), *QUICK, "--out", str(tmp_path / "e3"), *bad], match="conv.3"
+    )
+    assert not (tmp_path / "e3").exists()
+    assert_cli_bad_input(
+        app,
+        ["evaluate", str(ckpt), *QUICK, "--out", str(tmp_path / "e4"), "--set", "split=test"],
+        match="split must be 'val' or 'train'",
+        exit_code=2,
+    )
 
 
 def test_predict_on_an_embeddings_file(tmp_path: Path) -> None:
@@ -109,6 +136,14 @@ def test_bench_quick_writes_the_tables(tmp_path: Path) -> None:
     assert {"dsmi", "csmi", "ksg"} <= set(tables["dimension_sweep"][0])
     assert [row["conv_init_std"] for row in tables["initialisation"]] == [0.01, 0.1]
     assert all(0.0 <= row["val_acc"] <= 1.0 for row in tables["initialisation"])
+    # the paper's sigma = 10 measured on the same runs, next to the median rule
+    for history in tables["histories"].values():
+        assert all(np.isfinite(row["sigma=10:dsmi_zy/penultimate"]) for row in history)
+        assert all(row["sigma=10:dse/penultimate"] >= 0 for row in history)
+    assert all("sigma=10:initial_dse" in row for row in tables["initialisation"])
+    assert (out / "plots" / "per_epoch_fixed_sigma.png").is_file()
+    final = json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]["final"]
+    assert {"dse", "sigma=10:dse", "val_acc"} <= set(final["overfit/seed0"])
 
 
 def _image_folder(root: Path) -> Path:
@@ -133,7 +168,25 @@ def test_train_and_evaluate_on_an_image_folder(tmp_path: Path) -> None:
     ckpt = out / "checkpoints" / "model.pt"
     result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev)])
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]["dse"] > 0
+    measured = json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]
+    assert measured["penultimate"]["dse"] > 0
+
+
+def test_evaluate_a_digits_model_on_another_image_folder(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    assert invoke(app, ["train", *QUICK, "--out", str(out)]).exit_code == 0
+    ckpt = out / "checkpoints" / "model.pt"
+    folder = _image_folder(tmp_path / "images")  # 12 x 12 images, resized to the model's 16 x 16
+    ev = tmp_path / "eval"
+    sets = ["--set", f"data_dir={folder}"]
+    result = invoke(app, ["evaluate", str(ckpt), *QUICK, "--out", str(ev), *sets])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    measured = json.loads((ev / "summary.json").read_text(encoding="utf-8"))["results"]
+    assert {"dse", "dsmi_zy", "dsmi_zx", "cse"} <= set(measured["penultimate"])
+    cfg = TrainConfig.quick(epochs=1)
+    n_val = len(image_folder(folder, 16, val_fraction=cfg.val_fraction, seed=cfg.split_seed).y_val)
+    report = (ev / "report.md").read_text(encoding="utf-8")
+    assert f"val split, {n_val} images" in report
 
 
 def test_train_rejects_a_missing_data_dir(tmp_path: Path) -> None:

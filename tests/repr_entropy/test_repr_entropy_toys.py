@@ -9,6 +9,7 @@ import pytest
 import torch
 from entropykit_repr_entropy.toys import (
     MI_BASELINES,
+    MIEstimators,
     blobs_with_corruption,
     intrinsic_dimension_data,
     run_dimension_sweep,
@@ -125,7 +126,10 @@ def test_intrinsic_runner_repetitions_and_fixed_sigma():
 
 def test_dsmi_falls_with_label_corruption_and_baselines_behave():
     rows = run_label_corruption(
-        (0.0, 0.5, 1.0), dim=20, n=600, baselines=("csmi", "binned_mi", "ksg", "ross")
+        (0.0, 0.5, 1.0),
+        dim=20,
+        n=600,
+        estimators=MIEstimators(baselines=("csmi", "binned_mi", "ksg", "ross")),
     )
     assert [r["corruption"] for r in rows] == [0.0, 0.5, 1.0]
     assert set(rows[0]) == {"corruption", "rep", "dsmi", "csmi", "binned_mi", "ksg", "ross"}
@@ -143,7 +147,7 @@ def test_dsmi_falls_with_label_corruption_and_baselines_behave():
 
 
 def test_dimension_sweep_keeps_dsmi_where_ksg_collapses():
-    rows = run_dimension_sweep((20, 200), n=300, baselines=("ksg",))
+    rows = run_dimension_sweep((20, 200), n=300, estimators=MIEstimators(baselines=("ksg",)))
     assert [r["dim"] for r in rows] == [20, 200]
     assert set(rows[0]) == {"dim", "rep", "dsmi", "ksg"}
     high = rows[1]
@@ -153,8 +157,8 @@ def test_dimension_sweep_keeps_dsmi_where_ksg_collapses():
 
 def test_mine_baseline_with_a_small_budget():
     torch_before = torch.get_rng_state()
-    kw = dict(dim=5, n=300, baselines=("mine",), mine_epochs=60, mine_lr=1e-3)
-    rows = run_label_corruption((0.0, 1.0), mine_batch_size=100, **kw)
+    est = MIEstimators(baselines=("mine",), mine_epochs=60, mine_lr=1e-3, mine_batch_size=100)
+    rows = run_label_corruption((0.0, 1.0), dim=5, n=300, estimators=est)
     assert set(rows[0]) == {"corruption", "rep", "dsmi", "mine"}
     assert rows[0]["mine"] > 0.8
     assert rows[0]["mine"] - rows[1]["mine"] > 0.6
@@ -162,13 +166,44 @@ def test_mine_baseline_with_a_small_budget():
 
 
 def test_numeric_sigma_is_passed_through():
-    a = run_label_corruption((0.0,), dim=4, n=90, baselines=(), sigma=2.0)
-    b = run_label_corruption((0.0,), dim=4, n=90, baselines=(), sigma=float(np.sqrt(4)))
-    c = run_label_corruption((0.0,), dim=4, n=90, baselines=())
+    def run(**kw):
+        return run_label_corruption(
+            (0.0,), dim=4, n=90, estimators=MIEstimators(baselines=(), **kw)
+        )
+
+    a = run(sigma=2.0)
+    b = run(sigma=float(np.sqrt(4)))
+    c = run()
     assert a == b == c
     assert set(a[0]) == {"corruption", "rep", "dsmi"}
-    d = run_label_corruption((0.0,), dim=4, n=90, baselines=(), sigma="median")
+    d = run(sigma="median")
     assert d[0]["dsmi"] != c[0]["dsmi"]
+
+
+def test_default_estimators_are_the_paper_settings_and_none_means_them():
+    est = MIEstimators()
+    assert est.baselines == ("csmi", "ksg")
+    assert (est.sigma, est.t, est.num_repetitions, est.max_n, est.k, est.csmi_bins) == (
+        "sqrt_dim",
+        1,
+        5,
+        10000,
+        3,
+        5,
+    )
+    assert (est.mine_epochs, est.mine_lr, est.mine_batch_size, est.mine_hidden) == (
+        200,
+        1e-4,
+        500,
+        100,
+    )
+    listed = MIEstimators(baselines=["ross", "ksg"])
+    assert listed.baselines == ("ross", "ksg")  # a list is stored as a tuple: hashable
+    assert hash(listed) == hash(MIEstimators(baselines=("ross", "ksg")))
+    kw = dict(dim=4, n=90)
+    default = run_label_corruption((0.0,), **kw)
+    assert default == run_label_corruption((0.0,), estimators=MIEstimators(), **kw)
+    assert set(default[0]) == {"corruption", "rep", "dsmi", "csmi", "ksg"}
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -188,11 +223,13 @@ def test_bad_inputs_name_the_problem():
     assert_bad_input(run_intrinsic_dimension, dims=(), match="dims must hold")
     assert_bad_input(run_label_corruption, (0.0, 2.0), match="corruption must lie")
     assert_bad_input(run_label_corruption, n=1, match="n must be an int >= 2")
-    assert_bad_input(run_label_corruption, baselines=("npeet",), match="unknown baseline")
-    assert_bad_input(run_label_corruption, baselines="ksg", match="sequence of names")
-    assert_bad_input(run_dimension_sweep, baselines=("ksg", "ksg"), match="repeated")
+    assert_bad_input(MIEstimators, baselines=("npeet",), match="unknown baseline")
+    assert_bad_input(MIEstimators, baselines="ksg", match="sequence of names")
+    assert_bad_input(MIEstimators, baselines=("ksg", "ksg"), match="repeated")
     assert_bad_input(run_dimension_sweep, dims=(0,), match="dims entries must be an int >= 1")
-    assert_bad_input(run_label_corruption, mine_lr=0.0, match="mine_lr must be > 0")
-    assert_bad_input(run_dimension_sweep, mine_batch_size=1, match="mine_batch_size must be")
-    assert_bad_input(run_dimension_sweep, k=0, match="k must be an int >= 1")
+    assert_bad_input(MIEstimators, mine_lr=0.0, match="mine_lr must be > 0")
+    assert_bad_input(MIEstimators, mine_batch_size=1, match="mine_batch_size must be")
+    assert_bad_input(MIEstimators, k=0, match="k must be an int >= 1")
+    assert_bad_input(run_label_corruption, estimators={"k": 3}, match="estimators must be an MIE")
+    assert_bad_input(run_dimension_sweep, estimators={"k": 3}, match="estimators must be an MIE")
     assert set(MI_BASELINES) == {"csmi", "binned_mi", "ksg", "ross", "mine"}

@@ -316,6 +316,34 @@ def test_dsmi_is_deterministic_and_leaves_global_rng_alone() -> None:
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sigma": "median"},
+        {"sigma": 2.0, "alpha": 0.5, "t": 2},
+        {"sigma": 1.5, "max_n": 12},
+        {"sigma": "knn"},
+    ],
+)
+def test_dsmi_shared_kernel_path_matches_per_subset_kernels(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict
+) -> None:
+    # the fast path slices one N x N kernel and batches the eigendecompositions; with the
+    # limit at 0 every subset builds its own kernel: same draws, so the same number
+    x, y = blobs(3, 25, spread=0.8, sep=4.0, seed=2)
+    xt = torch.tensor(x, requires_grad=True)
+    fast = diffusion_spectral_mutual_information(xt, torch.from_numpy(y), seed=3, **kwargs)
+    fast.backward()  # autograd flows through the sliced, batched path
+    assert xt.grad is not None
+    assert bool(torch.isfinite(xt.grad).all())
+    assert float(xt.grad.abs().sum()) > 0
+    fast_se = diffusion_spectral_mutual_information(x, y, seed=3, return_se=True, **kwargs)
+    monkeypatch.setattr("entropykit_shared.diffusion._GRAM_MAX_N", 0)
+    slow_se = diffusion_spectral_mutual_information(x, y, seed=3, return_se=True, **kwargs)
+    np.testing.assert_allclose(fast_se, slow_se, rtol=0, atol=1e-12)
+    assert fast.detach().item() == pytest.approx(float(slow_se[0]), abs=1e-12)
+
+
 def test_dsmi_torch_in_torch_out() -> None:
     x, y = blobs(2, 20, spread=0.5, sep=5.0)
     ref = diffusion_spectral_mutual_information(x, y, sigma=1.0)

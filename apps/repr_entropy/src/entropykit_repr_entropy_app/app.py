@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,24 +38,33 @@ def main() -> None:
     app()
 
 
-def _plot_histories(run: Run, histories: dict[str, list[dict[str, Any]]]) -> None:
+def _plot_histories(
+    run: Run, histories: dict[str, list[dict[str, Any]]], prefix: str = "", tag: str = ""
+) -> None:
+    """One panel per SERIES entry; ``prefix`` selects an extra tracker's keys (``"sigma=10:"``),
+    whose plot is named ``per_epoch_<tag>``."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(SERIES), figsize=(4.2 * len(SERIES), 3.4))
     for ax, (key, title) in zip(axes, SERIES, strict=True):
+        key = key if key == "val_acc" else prefix + key
         for name, history in histories.items():
             rows = [r for r in history if key in r]
             ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], marker=".", label=name)
         ax.set_xlabel("epoch")
-        ax.set_title(title)
+        ax.set_title(f"{title} {prefix.rstrip(':')}".strip())
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    run.save_plot(fig, "per_epoch", "DSE, DSMI and accuracy of the penultimate layer per epoch")
+    name = f"per_epoch_{tag}" if tag else "per_epoch"
+    run.save_plot(
+        fig, name, f"DSE, DSMI and accuracy of the penultimate layer per epoch {prefix}".strip()
+    )
 
 
-def _final(history: list[dict[str, Any]]) -> dict[str, float]:
+def _final(history: list[dict[str, Any]], prefix: str = "") -> dict[str, float]:
+    """The last row's SERIES values (``prefix``: an extra tracker's, without val_acc)."""
     last = history[-1]
-    keys = [k for k, _ in SERIES]
-    return {k.split("/")[0]: round(float(last[k]), 4) for k in keys if k in last}
+    keys = [prefix + k for k, _ in SERIES if not (prefix and k == "val_acc")]
+    return {k[len(prefix) :].split("/")[0]: round(float(last[k]), 4) for k in keys if k in last}
 
 
 @app.verb(config=StudyConfig)
@@ -80,6 +89,28 @@ def demo(run: Run) -> dict:
     return {name: _final(h) for name, h in histories.items()}
 
 
+def _check_data_dir(data_dir: str) -> None:
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise ValueError(
+            f"data_dir {data_dir!r} is not a folder; pass a folder with one sub-folder of images "
+            "per class (or train/ and val/ folders of those), or leave it empty for the bundled "
+            "digits"
+        )
+
+
+def _image_data(
+    data_dir: str, image_size: int, val_fraction: float, split_seed: int, grayscale: bool
+) -> Any:
+    """The bundled digits (``data_dir`` empty) or an image folder, as an ImageSplit."""
+    from entropykit_repr_entropy.data import image_folder, load_digits_split
+
+    if not data_dir:
+        return load_digits_split(val_fraction, split_seed, image_size)
+    return image_folder(
+        data_dir, image_size, val_fraction=val_fraction, seed=split_seed, grayscale=grayscale
+    )
+
+
 @dataclass
 class TrainVerbConfig:
     """One training run with per-epoch tracking, on the bundled digits or on ``data_dir``: a
@@ -91,11 +122,7 @@ class TrainVerbConfig:
     grayscale: bool = False
 
     def __post_init__(self) -> None:
-        if self.data_dir and not Path(self.data_dir).expanduser().is_dir():
-            raise ValueError(
-                f"data_dir {self.data_dir!r} is not a folder; pass a folder with one sub-folder "
-                "of images per class, or leave it empty for the bundled digits"
-            )
+        _check_data_dir(self.data_dir)
 
     tracker: TrackerConfig = field(
         default_factory=lambda: TrackerConfig(max_samples=500, sigma="median", baselines=("cse",))
@@ -114,17 +141,8 @@ def train(run: Run) -> dict:
     import torch
 
     cfg: TrainVerbConfig = run.cfg
-    data = None
-    if cfg.data_dir:
-        from entropykit_repr_entropy.data import image_folder
-
-        data = image_folder(
-            cfg.data_dir,
-            cfg.train.image_size,
-            val_fraction=cfg.train.val_fraction,
-            seed=cfg.train.split_seed,
-            grayscale=cfg.grayscale,
-        )
+    t = cfg.train
+    data = _image_data(cfg.data_dir, t.image_size, t.val_fraction, t.split_seed, cfg.grayscale)
     result = track_training(
         cfg.train, cfg.tracker, data=data, device=run.device, logger=run.metrics
     )
@@ -135,6 +153,8 @@ def train(run: Run) -> dict:
             "config": asdict(cfg.train),
             "data_dir": cfg.data_dir,
             "grayscale": cfg.grayscale,
+            "num_classes": data.num_classes,
+            "in_channels": data.in_channels,
             "state_dict": result.model.state_dict(),
         },
         run.checkpoint_path("model.pt"),
@@ -206,6 +226,9 @@ class ReprBenchConfig:
             seeds=[0, 1, 2],
         )
     )
+    # the paper's absolute bandwidth, measured on the same runs next to study.tracker.sigma
+    # (None: skip); also used for the initialisation study's contrast
+    fixed_sigma: float | None = 10.0
     toy_n: int = 500
     toy_repetitions: int = 3  # independent draws of every toy data set (seeds from --seed)
     toy_dims: list[int] = field(default_factory=lambda: [8, 32, 128, 512])
@@ -233,10 +256,20 @@ def bench(run: Run) -> dict:
     )
 
     cfg: ReprBenchConfig = run.cfg
+    extra = {}
+    if cfg.fixed_sigma is not None:
+        extra[f"sigma={cfg.fixed_sigma:g}"] = replace(
+            cfg.study.tracker, sigma=float(cfg.fixed_sigma), baselines=()
+        )
     histories = run_study(
-        cfg.study, device=run.device, progress=lambda r: run.progress(r, desc="runs")
+        cfg.study,
+        device=run.device,
+        progress=lambda r: run.progress(r, desc="runs"),
+        extra_trackers=extra,
     )
     _plot_histories(run, histories)
+    for name in extra:
+        _plot_histories(run, histories, prefix=f"{name}:", tag="fixed_sigma")
     dims = run_intrinsic_dimension(
         dims=tuple(cfg.toy_dims),
         n=cfg.toy_n,
@@ -253,7 +286,11 @@ def bench(run: Run) -> dict:
         dim=cfg.blob_dims[0], n=4 * cfg.toy_n, seed=run.seed, repetitions=cfg.toy_repetitions
     )
     init = run_init_study(
-        cfg.study.train, cfg.study.tracker, seeds=cfg.study.seeds, device=run.device
+        cfg.study.train,
+        cfg.study.tracker,
+        seeds=cfg.study.seeds,
+        device=run.device,
+        extra_trackers=extra,
     )
     run.report.table(init, title="Initialisation: initial DSE vs final accuracy")
     run.report.table(dims, title="Intrinsic dimension: DSE vs CSE (bits)")
@@ -268,6 +305,11 @@ def bench(run: Run) -> dict:
     }
     (run.path / "bench.json").write_text(json.dumps(tables, indent=1), encoding="utf-8")
     final = {name: _final(h) for name, h in histories.items()}
+    for extra_name in extra:
+        for name, h in histories.items():
+            final[name].update(
+                {f"{extra_name}:{k}": v for k, v in _final(h, f"{extra_name}:").items()}
+            )
     run.summary_extra["tracking_share"] = {n: h[-1]["tracking_share"] for n, h in histories.items()}
     return {
         "final": final,
@@ -280,11 +322,21 @@ def bench(run: Run) -> dict:
 
 @dataclass
 class EvaluateConfig:
-    """Measure a saved model's penultimate representation on the digits' validation split."""
+    """Measure layers of a saved model on a data set: by default the validation split of the data
+    it was trained on (the digits or the train run's data_dir). ``tracker.layers`` picks the
+    layers (``penultimate`` or dotted module names, e.g. ``conv.3``; a wrong name lists the
+    valid ones)."""
 
     tracker: TrackerConfig = field(
         default_factory=lambda: TrackerConfig(max_samples=500, sigma="median", baselines=("cse",))
     )
+    data_dir: str = ""  # another image folder (class sub-folders), resized to the model's input
+    split: str = "val"  # "val" or "train": which split of the data is measured
+
+    def __post_init__(self) -> None:
+        _check_data_dir(self.data_dir)
+        if self.split not in ("val", "train"):
+            raise ValueError(f"split must be 'val' or 'train', got {self.split!r}")
 
     @classmethod
     def quick(cls) -> EvaluateConfig:
@@ -296,59 +348,80 @@ def _check_checkpoint(checkpoint: Path) -> None:
         raise UsageError(f"{checkpoint} does not exist; pass the model.pt a train run saved")
 
 
+def _load_checkpoint(checkpoint: Path, data_dir: str) -> tuple[Any, Any]:
+    """(model, data) of a ``train`` checkpoint; ``data_dir`` replaces the data it was trained on."""
+    import torch
+    from entropykit_repr_entropy.models import build_model
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
+        raise UsageError(f"{checkpoint} is not a checkpoint of `entropykit-repr-entropy train`")
+    tcfg = saved["config"]
+    in_channels = saved.get("in_channels")
+    # a foreign folder is read with the channels the model takes (digits models are grayscale)
+    grayscale = in_channels == 1 if data_dir else bool(saved.get("grayscale"))
+    data = _image_data(
+        data_dir or saved.get("data_dir", ""),
+        tcfg["image_size"],
+        tcfg["val_fraction"],
+        tcfg["split_seed"],
+        grayscale,
+    )
+    in_channels = in_channels or data.in_channels
+    if data.in_channels != in_channels:
+        raise UsageError(
+            f"the model takes {in_channels}-channel images but the data has {data.in_channels}"
+        )
+    model = build_model(
+        tcfg["model"],
+        num_classes=saved.get("num_classes", data.num_classes),
+        in_channels=in_channels,
+        image_size=data.image_size,
+        **tcfg["model_kwargs"],
+    )
+    model.load_state_dict(saved["state_dict"])
+    return model, data
+
+
 @app.verb(config=EvaluateConfig, validate=_check_checkpoint)
 def evaluate(
     run: Run,
     checkpoint: Annotated[Path, typer.Argument(help="checkpoints/model.pt of a train run")],
 ) -> dict:
-    """DSE, DSMI(Z;Y), DSMI(Z;X) and baselines of a trained model's penultimate layer on the
-    validation images it was trained next to (the digits, or the train run's data_dir)."""
-    import torch
-    from entropykit_repr_entropy.data import load_digits_split
-    from entropykit_repr_entropy.models import build_model
+    """DSE, DSMI(Z;Y), DSMI(Z;X) and baselines of a trained model's layers (the penultimate by
+    default) on the images it was trained next to, or on another image folder."""
     from entropykit_repr_entropy.tracker import RepresentationTracker
 
     cfg: EvaluateConfig = run.cfg
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
-        raise UsageError(f"{checkpoint} is not a checkpoint of `entropykit-repr-entropy train`")
-    tcfg = saved["config"]
-    if saved.get("data_dir"):
-        from entropykit_repr_entropy.data import image_folder
-
-        data = image_folder(
-            saved["data_dir"],
-            tcfg["image_size"],
-            val_fraction=tcfg["val_fraction"],
-            seed=tcfg["split_seed"],
-            grayscale=bool(saved.get("grayscale")),
-        )
-    else:
-        data = load_digits_split(tcfg["val_fraction"], tcfg["split_seed"], tcfg["image_size"])
-    model = build_model(
-        tcfg["model"],
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        image_size=data.image_size,
-        **tcfg["model_kwargs"],
-    )
-    model.load_state_dict(saved["state_dict"])
+    model, data = _load_checkpoint(checkpoint, cfg.data_dir)
+    x, y = (data.x_val, data.y_val) if cfg.split == "val" else (data.x_train, data.y_train)
     tracker = RepresentationTracker(
-        model,
-        data.x_val,
-        labels=data.y_val.numpy(),
-        inputs_for_clusters=data.x_val.flatten(1),
-        config=cfg.tracker,
+        model, x, labels=y.numpy(), inputs_for_clusters=x.flatten(1), config=cfg.tracker
     )
-    out = tracker.measure(0)
+    try:
+        out = tracker.measure(0)
+    except ValueError as exc:  # e.g. no such layer: the message lists the valid names
+        raise UsageError(str(exc)) from None
+    results: dict[str, dict[str, float]] = {}
+    for key, value in out.items():
+        if "/" in key:
+            metric, layer = key.split("/", 1)
+            results.setdefault(layer, {})[metric] = round(float(value), 4)
+    metrics = list(next(iter(results.values())))
+    run.report.table(
+        [{"layer": layer, **row} for layer, row in results.items()],
+        title=f"Entropies by layer ({cfg.split} split, {out['n_samples']} images, bits)",
+    )
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    names = [k for k in out if "/" in k]
-    ax.bar([k.split("/")[0] for k in names], [out[k] for k in names], color="tab:blue")
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(results), 3.4))
+    for metric in metrics:
+        ax.plot(list(results), [row[metric] for row in results.values()], marker="o", label=metric)
+    ax.set_xlabel("layer")
     ax.set_ylabel("bits")
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    run.save_plot(fig, "entropies", "Entropies of the penultimate representation")
-    return {k.split("/")[0]: round(float(v), 4) for k, v in out.items() if "/" in k}
+    run.save_plot(fig, "entropies", "DSE, DSMI and baselines of each measured layer")
+    return results
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "run_intrinsic_dimension": "toys",
     "run_label_corruption": "toys",
     "run_dimension_sweep": "toys",
+    "MIEstimators": "toys",
     "load_digits_split": "data",
     "image_folder": "data",
     "permuted_labels": "data",

@@ -18,7 +18,11 @@ table) and report everything in **bits**: DSE/DSMI and the binning baselines are
 - :func:`run_label_corruption`: DSMI(X; Y) and baselines versus the share of shuffled labels.
 - :func:`run_dimension_sweep`: the same estimators on uncorrupted blobs of growing dimension.
 
-Baselines (``baselines=``, any subset of :data:`MI_BASELINES`):
+Both MI runners take their estimator settings as one :class:`MIEstimators` (``estimators=``;
+None: the defaults, the paper's settings), checked when it is built, e.g.
+``run_label_corruption(estimators=MIEstimators(baselines=("csmi", "ross"), k=5))``.
+
+Baselines (``MIEstimators(baselines=...)``, any subset of :data:`MI_BASELINES`):
 
 - ``"csmi"``: classic Shannon MI in DSMI's form, ``sum_c (n_c/N) (mean CSE of random size-n_c
   subsets - CSE(x[y == c]))`` with CSE the binned entropy (``csmi_bins`` per dimension, min-max
@@ -41,16 +45,18 @@ Baselines (``baselines=``, any subset of :data:`MI_BASELINES`):
 Cost on 2 CPU cores (float64): DSE of n points is one n x n eigendecomposition (n = 500: ~0.05 s).
 DSMI with 3 classes is 3 (R + 1) eigendecompositions of n/3 points plus distances, O(n^2 D). KSG
 and Ross are O(n^2 D) brute-force neighbour searches above 15 dimensions. MINE is
-``mine_epochs * n / mine_batch_size`` critic steps. Measured with the defaults (2 shared cores):
-:func:`run_intrinsic_dimension` ~8 s, :func:`run_label_corruption` ~16 s,
-:func:`run_dimension_sweep` ~18 s; adding ``"mine"`` costs ~2 s per row at D = 20 and ~2 min at
-D = 2000. Lower ``n`` (or ``max_n``, the per-subset limit of the DSE calls) to go faster.
+``mine_epochs * n / mine_batch_size`` critic steps (fields of :class:`MIEstimators`). Measured
+with the defaults (2 shared cores): :func:`run_intrinsic_dimension` ~8 s,
+:func:`run_label_corruption` ~16 s, :func:`run_dimension_sweep` ~18 s; adding ``"mine"`` costs
+~2 s per row at D = 20 and ~2 min at D = 2000. Lower ``n`` (or ``MIEstimators.max_n``, the
+per-subset limit of the DSE calls) to go faster.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,7 +73,7 @@ from entropykit_shared.knn import ksg_mutual_information, mixed_mutual_informati
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "gaussian")
 """Distributions of the intrinsic coordinates of :func:`intrinsic_dimension_data`."""
 MI_BASELINES: tuple[str, ...] = ("csmi", "binned_mi", "ksg", "ross", "mine")
-"""Baseline names accepted by :func:`run_label_corruption` and :func:`run_dimension_sweep`."""
+"""Baseline names accepted by :class:`MIEstimators` (the MI runners' ``estimators``)."""
 
 Seed = int | np.random.Generator
 
@@ -260,100 +266,133 @@ def blobs_with_corruption(
     return x, y
 
 
-# ----------------------------------------------------------------------------- MI baselines
-def _mi_options(
-    *,
-    t: float,
-    num_repetitions: int,
-    max_n: int | None,
-    k: int,
-    csmi_bins: int,
-    mine_epochs: int,
-    mine_lr: float,
-    mine_batch_size: int,
-    mine_hidden: int,
-) -> dict[str, Any]:
-    """The estimator settings shared by the MI runners, checked once before any work."""
-    lr = _check_nonnegative(mine_lr, "mine_lr")
-    if lr == 0.0:
-        raise ValueError("mine_lr must be > 0")
-    return {
-        "t": t,
-        "num_repetitions": _check_int(num_repetitions, "num_repetitions", 1),
-        "max_n": max_n,
-        "k": _check_int(k, "k", 1),
-        "csmi_bins": _check_int(csmi_bins, "csmi_bins", 1),
-        "mine_epochs": _check_int(mine_epochs, "mine_epochs", 1),
-        "mine_lr": lr,
-        "mine_batch_size": _check_int(mine_batch_size, "mine_batch_size", 2),
-        "mine_hidden": _check_int(mine_hidden, "mine_hidden", 1),
-    }
+# ----------------------------------------------------------------------------- MI estimators
+@dataclass(frozen=True)
+class MIEstimators:
+    """The estimator settings of the MI runners (:func:`run_label_corruption`,
+    :func:`run_dimension_sweep`): DSMI always, plus the requested baselines.
 
+    Every field is checked when the object is built (a bad value raises ``ValueError`` naming
+    it), so a runner never starts work with a bad setting. The defaults are the paper's settings
+    where it gives one.
 
-def _mi_row(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    sigma: float | str,
-    baselines: tuple[str, ...],
-    seed: int,
-    t: float,
-    num_repetitions: int,
-    max_n: int | None,
-    k: int,
-    csmi_bins: int,
-    mine_epochs: int,
-    mine_lr: float,
-    mine_batch_size: int,
-    mine_hidden: int,
-) -> dict[str, float]:
-    """DSMI and the requested baselines of one (x, labels) pair, all in bits."""
-    row = {
-        "dsmi": float(
-            diffusion_spectral_mutual_information(
-                x,
-                y,
-                discrete=True,
-                sigma=sigma,
-                t=t,
-                num_repetitions=num_repetitions,
-                max_n=max_n,
-                seed=seed,
-                base=2.0,
-            )
-        )
-    }
-    for name in baselines:
-        if name == "csmi":
-            rng = np.random.default_rng(seed)
-            row[name] = classic_shannon_mi(x, y, csmi_bins, num_repetitions, rng)
-        elif name == "binned_mi":
-            row[name] = float(binned_mutual_information(x, y, csmi_bins, base=2.0))
-        elif name == "ksg":
-            row[name] = float(
-                ksg_mutual_information(
+    Attributes:
+        baselines: names from :data:`MI_BASELINES` (see the module docstring), no repeats; any
+            sequence of names, stored as a tuple (a plain string is refused). Default
+            ``("csmi", "ksg")``.
+        sigma: DSMI bandwidth: ``"sqrt_dim"`` (sqrt of the blob dimension, the paper's choice),
+            a number, or a rule of
+            :func:`entropykit_shared.diffusion.diffusion_spectral_mutual_information`.
+        t: diffusion time of DSMI (the paper: 1).
+        num_repetitions: random size-matched subsets per class in DSMI's and CSMI's reference
+            term (>= 1).
+        max_n: subsampling limit of each inner DSE call (None: never subsample).
+        k: neighbours of KSG and Ross (NPEET: 3; >= 1).
+        csmi_bins: bins per dimension of ``"csmi"`` and ``"binned_mi"`` (the paper: 5, 10, 100;
+            >= 1).
+        mine_epochs: MINE training epochs (the paper: 200; >= 1).
+        mine_lr: MINE Adam learning rate (the paper: 1e-4; > 0).
+        mine_batch_size: MINE batch size (the paper: 500; >= 2).
+        mine_hidden: width of the MINE critic's two hidden layers (the paper: 100; >= 1).
+    """
+
+    baselines: tuple[str, ...] = ("csmi", "ksg")
+    sigma: float | str = "sqrt_dim"
+    t: float = 1
+    num_repetitions: int = 5
+    max_n: int | None = 10000
+    k: int = 3
+    csmi_bins: int = 5
+    mine_epochs: int = 200
+    mine_lr: float = 1e-4
+    mine_batch_size: int = 500
+    mine_hidden: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baselines", _check_baselines(self.baselines))
+        lr = _check_nonnegative(self.mine_lr, "mine_lr")
+        if lr == 0.0:
+            raise ValueError("mine_lr must be > 0")
+        object.__setattr__(self, "mine_lr", lr)
+        for name, low in (
+            ("num_repetitions", 1),
+            ("k", 1),
+            ("csmi_bins", 1),
+            ("mine_epochs", 1),
+            ("mine_batch_size", 2),
+            ("mine_hidden", 1),
+        ):
+            object.__setattr__(self, name, _check_int(getattr(self, name), name, low))
+
+    def row(self, x: np.ndarray, y: np.ndarray, dim: int, seed: int) -> dict[str, float]:
+        """DSMI and the requested baselines of one (x, labels) pair, all in bits.
+
+        Args:
+            x: (n, dim) points.
+            y: (n,) integer labels.
+            dim: the blob dimension ``"sqrt_dim"`` resolves against.
+            seed: seed of every estimator's randomness (subsets, jitter, MINE).
+
+        Returns:
+            ``{"dsmi": ..., <baselines>: ...}`` in the order of :attr:`baselines`.
+        """
+        row = {
+            "dsmi": float(
+                diffusion_spectral_mutual_information(
                     x,
-                    y[:, None].astype(np.float64),
-                    k,
-                    base=2.0,
-                    standardize=False,
-                    jitter=True,
+                    y,
+                    discrete=True,
+                    sigma=_blob_sigma(self.sigma, dim),
+                    t=self.t,
+                    num_repetitions=self.num_repetitions,
+                    max_n=self.max_n,
                     seed=seed,
+                    base=2.0,
                 )
             )
-        elif name == "ross":
-            row[name] = float(mixed_mutual_information(x, y, k, base=2.0))
-        else:
-            row[name] = mine_estimate(
-                torch.as_tensor(x),
-                y,
-                epochs=mine_epochs,
-                lr=mine_lr,
-                batch_size=mine_batch_size,
-                hidden=mine_hidden,
-                seed=seed,
-            )
-    return row
+        }
+        for name in self.baselines:
+            if name == "csmi":
+                rng = np.random.default_rng(seed)
+                row[name] = classic_shannon_mi(x, y, self.csmi_bins, self.num_repetitions, rng)
+            elif name == "binned_mi":
+                row[name] = float(binned_mutual_information(x, y, self.csmi_bins, base=2.0))
+            elif name == "ksg":
+                row[name] = float(
+                    ksg_mutual_information(
+                        x,
+                        y[:, None].astype(np.float64),
+                        self.k,
+                        base=2.0,
+                        standardize=False,
+                        jitter=True,
+                        seed=seed,
+                    )
+                )
+            elif name == "ross":
+                row[name] = float(mixed_mutual_information(x, y, self.k, base=2.0))
+            else:
+                row[name] = mine_estimate(
+                    torch.as_tensor(x),
+                    y,
+                    epochs=self.mine_epochs,
+                    lr=self.mine_lr,
+                    batch_size=self.mine_batch_size,
+                    hidden=self.mine_hidden,
+                    seed=seed,
+                )
+        return row
+
+
+def _check_estimators(estimators: Any) -> MIEstimators:
+    if estimators is None:
+        return MIEstimators()
+    if not isinstance(estimators, MIEstimators):
+        raise ValueError(
+            "estimators must be an MIEstimators (e.g. MIEstimators(baselines=('csmi', 'ksg'))) "
+            f"or None for the defaults, got {type(estimators).__name__} {estimators!r}"
+        )
+    return estimators
 
 
 # ----------------------------------------------------------------------------- runners
@@ -436,79 +475,48 @@ def run_label_corruption(
     corruptions: Sequence[float] = tuple(np.linspace(0.0, 1.0, 6)),
     dim: int = 20,
     n: int = 2000,
-    sigma: float | str = "sqrt_dim",
     seed: int = 0,
-    baselines: Sequence[str] = ("csmi", "ksg"),
+    estimators: MIEstimators | None = None,
     *,
     noise: float = 0.01,
     centers: int = 3,
-    t: float = 1,
     repetitions: int = 1,
-    num_repetitions: int = 5,
-    max_n: int | None = 10000,
-    k: int = 3,
-    csmi_bins: int = 5,
-    mine_epochs: int = 200,
-    mine_lr: float = 1e-4,
-    mine_batch_size: int = 500,
-    mine_hidden: int = 100,
 ) -> list[dict[str, float]]:
     """DSMI(X; Y) and baselines of :func:`blobs_with_corruption` versus the shuffled-label share.
 
     One blob data set per rep (seed ``[seed, rep]``), shared by every corruption level: only the
-    labels change along the sweep. The paper: n = 5000, dim in {20, 100}, 11 levels, 2 reps,
-    sigma = sqrt(dim), t = 1.
+    labels change along the sweep; the estimators of rep ``r`` are seeded with ``seed + r``. The
+    paper: n = 5000, dim in {20, 100}, 11 levels, 2 reps, sigma = sqrt(dim), t = 1 (the
+    :class:`MIEstimators` defaults).
 
     Args:
         corruptions: shares of shuffled labels, each in [0, 1].
         dim: blob dimension.
         n: samples (DSMI cost ~ centers * (num_repetitions + 1) eigendecompositions of n/centers
             points; KSG/Ross O(n^2 dim)).
-        sigma: DSMI bandwidth: ``"sqrt_dim"`` (sqrt(dim), the paper's choice), a number, or a
-            rule of :func:`entropykit_shared.diffusion.diffusion_spectral_mutual_information`.
         seed: base seed.
-        baselines: names from :data:`MI_BASELINES` (see the module docstring).
+        estimators: DSMI and baseline settings (:class:`MIEstimators`; None: ``MIEstimators()``,
+            i.e. baselines ``("csmi", "ksg")`` and the paper's settings).
         noise: additive noise amplitude of the blobs.
         centers: number of blobs (classes).
-        t: diffusion time.
         repetitions: independent blob data sets.
-        num_repetitions: random size-matched subsets per class in DSMI's and CSMI's reference term.
-        max_n: subsampling limit of each inner DSE call.
-        k: neighbours of KSG and Ross (NPEET: 3).
-        csmi_bins: bins per dimension of ``"csmi"`` and ``"binned_mi"`` (the paper: 5, 10, 100).
-        mine_epochs, mine_lr, mine_batch_size: MINE training budget (the paper: 200, 1e-4, 500).
-        mine_hidden: width of the critic's two hidden layers (the paper: 100).
 
     Returns:
         Rows ``{"corruption", "rep", "dsmi", <baselines>}``, all estimates in bits.
     """
     levels = [_check_corruption(c) for c in _check_values(corruptions, "corruptions")]
-    names = _check_baselines(baselines)
+    est = _check_estimators(estimators)
     dim = _check_int(dim, "dim", 1)
     n = _check_n(n)
     seed = _check_int(seed, "seed", 0)
     repetitions = _check_int(repetitions, "repetitions", 1)
-    options = _mi_options(
-        t=t,
-        num_repetitions=num_repetitions,
-        max_n=max_n,
-        k=k,
-        csmi_bins=csmi_bins,
-        mine_epochs=mine_epochs,
-        mine_lr=mine_lr,
-        mine_batch_size=mine_batch_size,
-        mine_hidden=mine_hidden,
-    )
     rows: list[dict[str, float]] = []
     for rep in range(repetitions):
         for share in levels:
             x, y = blobs_with_corruption(
                 n, dim, centers, share, noise, seed=np.random.default_rng([seed, rep])
             )
-            row = _mi_row(
-                x, y, sigma=_blob_sigma(sigma, dim), baselines=names, seed=seed + rep, **options
-            )
-            rows.append({"corruption": share, "rep": rep, **row})
+            rows.append({"corruption": share, "rep": rep, **est.row(x, y, dim, seed + rep)})
     return rows
 
 
@@ -516,57 +524,34 @@ def run_dimension_sweep(
     dims: Sequence[int] = (20, 200, 2000),
     n: int = 2000,
     seed: int = 0,
-    baselines: Sequence[str] = ("csmi", "ksg"),
+    estimators: MIEstimators | None = None,
     *,
-    sigma: float | str = "sqrt_dim",
     noise: float = 0.01,
     centers: int = 3,
-    t: float = 1,
     repetitions: int = 1,
-    num_repetitions: int = 5,
-    max_n: int | None = 10000,
-    k: int = 3,
-    csmi_bins: int = 5,
-    mine_epochs: int = 200,
-    mine_lr: float = 1e-4,
-    mine_batch_size: int = 500,
-    mine_hidden: int = 100,
 ) -> list[dict[str, float]]:
     """DSMI(X; Y) and baselines of uncorrupted blobs of growing dimension.
 
-    One data set per (rep, dim), seeded with ``[seed, rep, dim]``. The paper: n = 5000,
-    dim from 20 to 20 000, sigma = sqrt(dim); DSMI stays well above 0 where binning and KSG
-    collapse. Arguments as in :func:`run_label_corruption`; ``"sqrt_dim"`` is sqrt of each dim.
-    Cost grows linearly with dim through the O(n^2 dim) distances (n = 2000, dim = 2000: a few
-    seconds per estimator on 2 cores).
+    One data set per (rep, dim), seeded with ``[seed, rep, dim]``; the estimators of rep ``r``
+    are seeded with ``seed + r``. The paper: n = 5000, dim from 20 to 20 000, sigma = sqrt(dim);
+    DSMI stays well above 0 where binning and KSG collapse. Arguments as in
+    :func:`run_label_corruption`; ``MIEstimators(sigma="sqrt_dim")`` (the default) is sqrt of
+    each dim. Cost grows linearly with dim through the O(n^2 dim) distances (n = 2000,
+    dim = 2000: a few seconds per estimator on 2 cores).
 
     Returns:
         Rows ``{"dim", "rep", "dsmi", <baselines>}``, all estimates in bits.
     """
     dim_list = [_check_int(d, "dims entries", 1) for d in _check_values(dims, "dims")]
-    names = _check_baselines(baselines)
+    est = _check_estimators(estimators)
     n = _check_n(n)
     seed = _check_int(seed, "seed", 0)
     repetitions = _check_int(repetitions, "repetitions", 1)
-    options = _mi_options(
-        t=t,
-        num_repetitions=num_repetitions,
-        max_n=max_n,
-        k=k,
-        csmi_bins=csmi_bins,
-        mine_epochs=mine_epochs,
-        mine_lr=mine_lr,
-        mine_batch_size=mine_batch_size,
-        mine_hidden=mine_hidden,
-    )
     rows: list[dict[str, float]] = []
     for rep in range(repetitions):
         for d in dim_list:
             x, y = blobs_with_corruption(
                 n, d, centers, 0.0, noise, seed=np.random.default_rng([seed, rep, d])
             )
-            row = _mi_row(
-                x, y, sigma=_blob_sigma(sigma, d), baselines=names, seed=seed + rep, **options
-            )
-            rows.append({"dim": d, "rep": rep, **row})
+            rows.append({"dim": d, "rep": rep, **est.row(x, y, d, seed + rep)})
     return rows
