@@ -90,8 +90,9 @@ def test_bench_dse(benchmark: BenchmarkFixture, impl: str, n: int) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS[:2])
-def test_bench_dsmi(benchmark: BenchmarkFixture, impl: str) -> None:
-    n = _size(2000)
+@pytest.mark.parametrize("n", [500, 2000])  # 500: the training tracker's default sample
+def test_bench_dsmi(benchmark: BenchmarkFixture, impl: str, n: int) -> None:
+    n = _size(n)
     x, labels = _blobs(n)
     group = f"dsmi-n{n}"
     benchmark.group = group

@@ -316,32 +316,62 @@ def test_dsmi_is_deterministic_and_leaves_global_rng_alone() -> None:
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
 
 
+def _dsmi_one_subset_at_a_time(x, y, sigma, t, alpha, max_n, seed, repetitions):
+    """DSMI written out with the public DSE, one subset at a time, with the documented draws:
+    per class, the class subset, then the size-matched reference subsets (each cut to max_n)."""
+    rng = np.random.default_rng(seed)
+    sig = sigma if sigma == "knn" else bandwidth(x, sigma)
+    n, total = len(x), 0.0
+
+    def draw(idx):
+        return idx[rng.choice(idx.size, size=max_n, replace=False)] if idx.size > max_n else idx
+
+    def dse(idx):
+        return diffusion_spectral_entropy(x[idx], sig, t, alpha, max_n=None)
+
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        h = dse(draw(members))
+        refs = [
+            dse(draw(rng.choice(n, size=members.size, replace=False))) for _ in range(repetitions)
+        ]
+        total += members.size / n * (np.mean(refs) - h)
+    return total
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"sigma": "median"},
-        {"sigma": 2.0, "alpha": 0.5, "t": 2},
-        {"sigma": 1.5, "max_n": 12},
-        {"sigma": "knn"},
+        {"sigma": "median", "t": 1, "alpha": 0.0, "max_n": 10000},
+        {"sigma": 2.0, "t": 2, "alpha": 0.5, "max_n": 10000},
+        {"sigma": 1.5, "t": 1, "alpha": 0.0, "max_n": 12},
+        {"sigma": "knn", "t": 1, "alpha": 0.0, "max_n": 10000},
     ],
 )
-def test_dsmi_shared_kernel_path_matches_per_subset_kernels(
-    monkeypatch: pytest.MonkeyPatch, kwargs: dict
-) -> None:
-    # the fast path slices one N x N kernel and batches the eigendecompositions; with the
-    # limit at 0 every subset builds its own kernel: same draws, so the same number
+def test_dsmi_batched_subsets_match_one_subset_at_a_time(kwargs: dict) -> None:
+    # DSMI builds and diagonalises the equally sized subsets of a class as one batch
     x, y = blobs(3, 25, spread=0.8, sep=4.0, seed=2)
+    expected = _dsmi_one_subset_at_a_time(x, y, seed=3, repetitions=4, **kwargs)
+    got = diffusion_spectral_mutual_information(x, y, seed=3, num_repetitions=4, **kwargs)
+    assert got == pytest.approx(expected, abs=1e-12)
     xt = torch.tensor(x, requires_grad=True)
-    fast = diffusion_spectral_mutual_information(xt, torch.from_numpy(y), seed=3, **kwargs)
-    fast.backward()  # autograd flows through the sliced, batched path
+    fast = diffusion_spectral_mutual_information(
+        xt, torch.from_numpy(y), seed=3, num_repetitions=4, **kwargs
+    )
+    fast.backward()  # autograd flows through the batched path
     assert xt.grad is not None
     assert bool(torch.isfinite(xt.grad).all())
     assert float(xt.grad.abs().sum()) > 0
-    fast_se = diffusion_spectral_mutual_information(x, y, seed=3, return_se=True, **kwargs)
-    monkeypatch.setattr("entropykit_shared.diffusion._GRAM_MAX_N", 0)
-    slow_se = diffusion_spectral_mutual_information(x, y, seed=3, return_se=True, **kwargs)
-    np.testing.assert_allclose(fast_se, slow_se, rtol=0, atol=1e-12)
-    assert fast.detach().item() == pytest.approx(float(slow_se[0]), abs=1e-12)
+    assert fast.detach().item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_dsmi_batches_large_classes_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = blobs(2, 30, spread=0.8, sep=4.0, seed=4)
+    whole = diffusion_spectral_mutual_information(x, y, sigma=2.0, seed=1)
+    monkeypatch.setattr("entropykit_shared.diffusion._BATCH_ENTRIES", 30 * 30 * 2)
+    assert diffusion_spectral_mutual_information(x, y, sigma=2.0, seed=1) == pytest.approx(
+        whole, abs=1e-12
+    )
 
 
 def test_dsmi_torch_in_torch_out() -> None:
