@@ -158,6 +158,8 @@ def _image_folder(root: Path) -> Path:
     return root
 
 
+# ten validation images in five clusters of X: single-image clusters are expected and warned
+@pytest.mark.filterwarnings("ignore:.*single sample:UserWarning")
 def test_train_and_evaluate_on_an_image_folder(tmp_path: Path) -> None:
     folder = _image_folder(tmp_path / "images")
     out = tmp_path / "train"
@@ -172,6 +174,8 @@ def test_train_and_evaluate_on_an_image_folder(tmp_path: Path) -> None:
     assert measured["penultimate"]["dse"] > 0
 
 
+# ten validation images in five clusters of X: single-image clusters are expected and warned
+@pytest.mark.filterwarnings("ignore:.*single sample:UserWarning")
 def test_evaluate_a_digits_model_on_another_image_folder(tmp_path: Path) -> None:
     out = tmp_path / "train"
     assert invoke(app, ["train", *QUICK, "--out", str(out)]).exit_code == 0

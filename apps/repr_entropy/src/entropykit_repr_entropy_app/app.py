@@ -46,12 +46,13 @@ def _plot_histories(
     plt = pyplot()
     fig, axes = plt.subplots(1, len(SERIES), figsize=(4.2 * len(SERIES), 3.4))
     for ax, (key, title) in zip(axes, SERIES, strict=True):
-        key = key if key == "val_acc" else prefix + key
+        if key != "val_acc":
+            key, title = prefix + key, f"{title} {prefix.rstrip(':')}".strip()
         for name, history in histories.items():
             rows = [r for r in history if key in r]
             ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], marker=".", label=name)
         ax.set_xlabel("epoch")
-        ax.set_title(f"{title} {prefix.rstrip(':')}".strip())
+        ax.set_title(title)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     name = f"per_epoch_{tag}" if tag else "per_epoch"
