@@ -2,10 +2,10 @@
 
 The entropy and information math (one module per family: ``discrete``, ``logits``, ``attention``,
 ``clusters``, ``spectral``, ``kernels``, ``linalg``, ``diffusion``, ``randomwalk``, ``knn``,
-``binning``, ``gaussian``, ``neural_mi``, ``rate``, ``epr``, ``surrogates``, ``transforms``), the
-runtime basics (:mod:`entropykit_shared.runtime`: seeding, devices, Fabric), the run-directory
-schema (:mod:`entropykit_shared.rundir`) and test contracts (:mod:`entropykit_shared.testing`,
-imported on demand: it needs pytest).
+``binning``, ``gaussian``, ``neural_mi``, ``rate``, ``bdrate``, ``epr``, ``surrogates``,
+``transforms``), the runtime basics (:mod:`entropykit_shared.runtime`: seeding, devices, Fabric),
+the run-directory schema (:mod:`entropykit_shared.rundir`) and test contracts
+(:mod:`entropykit_shared.testing`, imported on demand: it needs pytest).
 
 Every public name is importable from the package root; modules load on first use, so
 ``import entropykit_shared`` imports neither torch nor numpy.
@@ -91,6 +91,9 @@ _EXPORTS: dict[str, str] = {
     "bits_from_likelihoods": "rate",
     "bits_per_pixel": "rate",
     "discretized_gaussian_likelihood": "rate",
+    "BD_METHODS": "bdrate",
+    "bd_psnr": "bdrate",
+    "bd_rate": "bdrate",
     "epr_from_velocity": "epr",
     "ou_stationary_covariance": "epr",
     "ou_entropy_production": "epr",
@@ -109,6 +112,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "BD_METHODS",
     "DEVICE_CHOICES",
     "BaldDecomposition",
     "FabricConfig",
@@ -120,6 +124,8 @@ __all__ = [
     "bald",
     "bandwidth",
     "bayes_inversion",
+    "bd_psnr",
+    "bd_rate",
     "bin_indices",
     "binary_entropy_from_logits",
     "binned_entropy",
@@ -199,6 +205,11 @@ if TYPE_CHECKING:
         attention_entropy,
         attention_entropy_from_scores,
         entropy_regularizer,
+    )
+    from entropykit_shared.bdrate import (
+        BD_METHODS,
+        bd_psnr,
+        bd_rate,
     )
     from entropykit_shared.binning import (
         bin_indices,
