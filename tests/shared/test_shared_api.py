@@ -45,6 +45,8 @@ REQUIRED = [
     "mine_bound",
     "bits_from_likelihoods",
     "bits_per_pixel",
+    "bd_rate",
+    "bd_psnr",
     "epr_from_velocity",
     "ou_entropy_production",
     "entropy_after_map",

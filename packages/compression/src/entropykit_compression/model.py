@@ -227,12 +227,23 @@ class MLIC(CompressionModel):
         self.gaussian_conditional = GaussianConditional(None)
         self.hgcp = HyperGuidedContext(m, self.slice_ch) if cfg.flag("hgcp") else None
         self.slice_models = nn.ModuleList(_Slice(cfg, s) for s in range(cfg.slices))
+        #: Selective compression on/off (a plain attribute, not saved). Training keeps it off
+        #: until its GSC phase so that the codec first learns to code every element; it must be
+        #: the same when compressing and decompressing.
+        self.gsc_enabled = True
 
     # ------------------------------------------------------------------------- context model
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a (B, 3, H, W) image tensor, got {shape}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"x must be a float image in [0, 1], got {x.dtype}; convert 8-bit images with "
+                "x.float() / 255"
+            )
+        if x.shape[0] == 0:
+            raise ValueError("x is an empty batch; pass at least one image")
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or infinite values")
         h, w = x.shape[-2:]
@@ -243,8 +254,9 @@ class MLIC(CompressionModel):
             )
 
     def _gsc_mask(self, sm: _Slice, scales: torch.Tensor, means: torch.Tensor) -> Any:
-        """(hard 0/1 code mask with straight-through gradient, logits) or (None, None)."""
-        if sm.gsc is None:
+        """(hard 0/1 code mask with straight-through gradient, logits) or (None, None) when the
+        model has no GSC or it is switched off (:attr:`gsc_enabled`)."""
+        if sm.gsc is None or not self.gsc_enabled:
             return None, None
         logits = sm.gsc(torch.cat([scales, means], dim=1))
         prob = torch.sigmoid(logits)
@@ -460,8 +472,11 @@ class MLIC(CompressionModel):
             return self._dequantized(q, mu, sel, pos)
 
         self._slices(self._hyper(z_hat), code)
+        # compressai's BufferedRansEncoder.flush writes out of bounds for fewer than 2 symbols
+        # (e.g. when GSC skips everything); the decoder never reads the padding.
+        pad = max(0, 2 - len(symbols))
         encoder = BufferedRansEncoder()
-        encoder.encode_with_indexes(symbols, indexes, *tables)
+        encoder.encode_with_indexes(symbols + [0] * pad, indexes + [0] * pad, *tables)
         return encoder.flush(), z_string[0], (counts[0], counts[1])
 
     def _selection(
@@ -498,6 +513,8 @@ class MLIC(CompressionModel):
     def _decompress_one(
         self, y_string: bytes, z_string: bytes, shape: tuple[int, int], tables: tuple
     ) -> torch.Tensor:
+        if not isinstance(y_string, bytes) or len(y_string) < 8:
+            raise ValueError("a y stream is shorter than the 8 bytes every stream has: truncated")
         z_hat = self.entropy_bottleneck.decompress([z_string], shape)
         decoder = RansDecoder()
         decoder.set_stream(y_string)

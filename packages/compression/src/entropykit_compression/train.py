@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from entropykit_compression.data import CropDataset, image_folder
+from entropykit_compression.model import MLIC
 from entropykit_compression.zoo import MODELS, SIZES, build_model
 from entropykit_shared.runtime import (
     FabricConfig,
@@ -57,6 +58,9 @@ class TrainConfig:
         aux_lr: learning rate of the quantile (auxiliary) optimiser (paper: 1e-3).
         clip: gradient-norm clipping (paper: 1.0).
         gsc_weight: weight of the GSC guidance loss (models with GSC only).
+        gsc_phase: share of the steps, at the end, in which GSC is switched on and trained (the
+            paper trains it in a phase after the main training; before it every element is
+            coded, so the transforms and the entropy model learn without skipping).
         data_dir: a folder of training images (default: the bundled training photos).
         procedural_fraction: share of procedural images among the crops.
         workers: DataLoader worker processes (0: load in the training process).
@@ -76,6 +80,7 @@ class TrainConfig:
     aux_lr: float = 1e-3
     clip: float = 1.0
     gsc_weight: float = 0.01
+    gsc_phase: float = 0.2
     data_dir: str = ""
     procedural_fraction: float = 0.5
     workers: int = 0
@@ -97,6 +102,8 @@ class TrainConfig:
             raise ValueError(f"crop must be a multiple of 64 pixels, got {self.crop}")
         if not 0 <= self.lr_drop < 1:
             raise ValueError(f"lr_drop must lie in [0, 1), got {self.lr_drop}")
+        if not 0 <= self.gsc_phase <= 1:
+            raise ValueError(f"gsc_phase must lie in [0, 1], got {self.gsc_phase}")
         if self.data_dir and not Path(self.data_dir).expanduser().is_dir():
             raise ValueError(
                 f"data_dir {self.data_dir!r} is not a folder; pass a folder of images or leave it "
@@ -161,6 +168,8 @@ def train(
     module, optimizer, aux_optimizer = fabric.setup(model, optimizer, aux_optimizer)
     criterion = RateDistortionLoss(lmbda=cfg.lmbda)
     drop_at = math.ceil(cfg.steps * (1 - cfg.lr_drop))
+    gsc_from = math.ceil(cfg.steps * (1 - cfg.gsc_phase))
+    has_gsc = isinstance(model, MLIC) and model.config.flag("gsc")
 
     history: list[dict[str, float]] = []
     sums: dict[str, float] = {}
@@ -170,6 +179,8 @@ def train(
         if step == drop_at + 1 and cfg.lr_drop > 0:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr / 10
+        if has_gsc:
+            model.gsc_enabled = step > gsc_from
         out = module(x)
         terms = criterion(out, x)
         loss = terms["loss"]
@@ -197,8 +208,8 @@ def train(
             "mse": terms["mse_loss"].item(),
             "aux": aux_loss.item(),
         }
-        if "gsc" in out:
-            row["skip_rate"] = out["gsc"]["skip_rate"]
+        if has_gsc:  # 0 before the GSC phase: every element is coded
+            row["skip_rate"] = out["gsc"]["skip_rate"] if "gsc" in out else 0.0
         for key, value in row.items():
             sums[key] = sums.get(key, 0.0) + value
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -209,9 +220,11 @@ def train(
             history.append(record)
             sums = {}
             if logger is not None and fabric.is_global_zero:
-                logger(step, record)
+                logger(step, {k: v for k, v in record.items() if k != "step"})
     seconds = time.perf_counter() - start
     finish_fabric(fabric)
     model.eval()
+    if has_gsc:
+        model.gsc_enabled = True
     model.update(force=True)
     return TrainResult(model=model, history=history, seconds=seconds)

@@ -9,12 +9,13 @@ Names a user picks a model by (``build_model(name, size)``):
   baselines the paper's family is measured against, built untrained at the same width.
 
 Sizes: ``paper`` (N = 192, M = 320, 10 slices), ``small`` (N = 64, M = 128, 4 slices; the
-CPU-scale model) and ``tiny`` (N = 16, M = 32, 2 slices; tests). The baselines use the same N
-and M.
+CPU-scale model), ``compact`` (N = 32, M = 64, 2 slices; the shipped default checkpoint) and
+``tiny`` (N = 16, M = 32, 2 slices; tests). The baselines use the same N and M.
 
 A checkpoint is a ``torch.save`` dict: ``{"format": "entropykit-compression/1", "name", "size",
-"overrides", "config", "lmbda", "steps", "state_dict"}``; :func:`load_checkpoint` rebuilds the
-model, loads the weights (compressai resizes the CDF buffers) and runs ``update(force=True)``.
+"overrides", "config", "lmbda", "steps", "state_dict"}`` without the entropy coder's CDF tables
+(they follow from the weights); :func:`load_checkpoint` rebuilds the model, loads the weights
+and runs ``update(force=True)`` to rebuild the tables.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ with warnings.catch_warnings():
     from compressai.models import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
 
 CHECKPOINT_FORMAT = "entropykit-compression/1"
+# The entropy coder's CDF tables: derived from the weights, so not stored (update() rebuilds them).
+_CDF_BUFFERS = ("._quantized_cdf", "._offset", "._cdf_length", ".scale_table")
 SIZES: dict[str, dict[str, int]] = {
     "paper": {"N": 192, "M": 320, "slices": 10},
     "small": {"N": 64, "M": 128, "slices": 4},
+    "compact": {"N": 32, "M": 64, "slices": 2},
     "tiny": {"N": 16, "M": 32, "slices": 2},
 }
+#: The checkpoint shipped with the package (written by the ``train`` command; see the docs).
+DEFAULT_CHECKPOINT = "mlicv2_compact.pt"
 _BASELINES: dict[str, Callable[..., nn.Module]] = {
     "factorized": FactorizedPrior,
     "hyperprior": ScaleHyperprior,
@@ -80,9 +86,11 @@ def save_checkpoint(
     overrides: dict[str, Any] | None = None,
     lmbda: float | None = None,
     steps: int | None = None,
+    half: bool = False,
 ) -> str:
     """Write a checkpoint; returns its content hash (the first 16 hex digits of SHA-256), which
-    compressed files record so that a file is only ever decoded by the model that wrote it."""
+    compressed files record so that a file is only ever decoded by the model that wrote it.
+    ``half`` stores floating-point weights in float16 (half the size; loaded back as float32)."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "name": name,
@@ -91,7 +99,11 @@ def save_checkpoint(
         "config": model_config(model),
         "lmbda": lmbda,
         "steps": steps,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {
+            k: v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()
+            for k, v in model.state_dict().items()
+            if not k.endswith(_CDF_BUFFERS)  # rebuilt by update() on loading
+        },
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -114,9 +126,27 @@ def load_checkpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an entropykit-compression checkpoint")
     model = build_model(payload["name"], payload["size"], payload["overrides"])
-    model.load_state_dict(payload["state_dict"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    result = nn.Module.load_state_dict(model, state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith(_CDF_BUFFERS)]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{path} does not match a {payload['name']} ({payload['size']}) model: missing "
+            f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
     model.eval()
     model.update(force=True)
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     meta["hash"] = hashlib.sha256(data).hexdigest()[:16]
     return model, meta
+
+
+def default_checkpoint() -> Path:
+    """Path of the checkpoint shipped inside the package (:data:`DEFAULT_CHECKPOINT`)."""
+    path = Path(__file__).parent / "weights" / DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise ValueError(
+            f"the shipped checkpoint {path} is missing (a stripped installation); pass your own "
+            "with --set checkpoint=PATH (from `entropykit-compression train`)"
+        )
+    return path
