@@ -346,7 +346,11 @@ def bench(run: Run) -> dict:
 
     cfg = run.cfg
     out = run_bench(
-        cfg, seed=run.seed, device=run.device, progress=lambda r: run.progress(r, desc="models")
+        cfg,
+        seed=run.seed,
+        device=run.device,
+        progress=lambda r: run.progress(r, desc="models"),
+        checkpoint_dir=run.checkpoint_path("x").parent,
     )
     (run.path / "bench.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
     main_curves = {k: v for k, v in out["curves"].items() if "photos" not in k}

@@ -8,7 +8,7 @@ procedural dead-leaves images never used for training). Reported:
   mean-scale hyperprior, scale hyperprior and factorized prior, JPEG, WebP and AVIF;
 - BD-rate / BD-PSNR (pchip and cubic) of MLICv2 against the mean-scale hyperprior and against
   MLIC++, and of every codec against WebP;
-- MLICv2+ (SGA-refined latents, same decoder) against MLICv2 on the photos;
+- MLICv2+ (SGA-refined latents, same decoder) against MLICv2 on centre crops of the photos;
 - rate-estimate accuracy (real bitstream vs likelihood estimate) and encode/decode time per
   image.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from entropykit_compression.evaluate import bd_table, evaluate_classic, evaluate
 from entropykit_compression.model import MLIC, STRIDE
 from entropykit_compression.sga import refine
 from entropykit_compression.train import TrainConfig, train
+from entropykit_compression.zoo import save_checkpoint
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
@@ -53,6 +55,8 @@ class BenchConfig:
         qualities: their quality settings.
         sga_iters: SGA steps per photo for MLICv2+ (0: skip; paper 2000).
         sga_lr: SGA learning rate.
+        sga_crop: MLICv2 and MLICv2+ are compared on centre crops of this side of the photos
+            (0: whole photos), to bound the cost of the per-image optimisation on CPU.
     """
 
     train: TrainConfig = field(
@@ -75,6 +79,7 @@ class BenchConfig:
     )
     sga_iters: int = 300
     sga_lr: float = 5e-3
+    sga_crop: int = 256
 
     def __post_init__(self) -> None:
         if len(self.lambdas) < 1 or any(not lm > 0 for lm in self.lambdas):
@@ -95,6 +100,7 @@ class BenchConfig:
             codecs=["jpeg"],
             qualities={"jpeg": [20, 60]},
             sga_iters=5,
+            sga_crop=64,
         )
 
 
@@ -136,17 +142,27 @@ def _refined_rows(
     return rows
 
 
+def _centre(image: torch.Tensor, size: int) -> torch.Tensor:
+    if not size:
+        return image
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[:, top : top + size, left : left + size]
+
+
 def run_bench(
     cfg: BenchConfig,
     *,
     seed: int = 0,
     device: str = "cpu",
     progress: Progress | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and compare (see the module docstring). Returns ``{"curves", "rows",
-    "bd", "rate_accuracy", "timing", "sga", "training"}``."""
+    "bd", "rate_accuracy", "timing", "sga", "training"}``; with ``checkpoint_dir`` every trained
+    model is saved there as ``<model>_<lmbda>.pt``."""
     images = eval_set(cfg)
-    photo_images = images[: len(cfg.photos)]
+    photo_images = [(n, _centre(img, cfg.sga_crop)) for n, img in images[: len(cfg.photos)]]
     runs = [(m, lm) for m in cfg.models for lm in cfg.lambdas]
     curves: dict[str, list[dict[str, float]]] = {}
     rows: list[dict[str, Any]] = []
@@ -155,6 +171,16 @@ def run_bench(
     for model_name, lmbda in progress(runs) if progress is not None else runs:
         result = train(replace(cfg.train, model=model_name, lmbda=lmbda), seed=seed, device=device)
         model = result.model.cpu()
+        if checkpoint_dir is not None:
+            save_checkpoint(
+                Path(checkpoint_dir) / f"{model_name}_{lmbda:g}.pt",
+                model,
+                name=model_name,
+                size=cfg.train.size,
+                overrides=cfg.train.overrides,
+                lmbda=lmbda,
+                steps=cfg.train.steps,
+            )
         model_rows = evaluate_model(model, images, name=model_name)
         for row in model_rows:
             row["lmbda"] = lmbda
@@ -174,7 +200,7 @@ def run_bench(
             for row in refined:
                 row["lmbda"] = lmbda
             sga_rows += refined
-            plain = [r for r in model_rows if r["image"] in dict(photo_images)]
+            plain = evaluate_model(model, photo_images, name="mlicv2 (photos)")
             curves.setdefault("mlicv2 (photos)", []).append({"lmbda": lmbda, **mean_point(plain)})
             curves.setdefault("mlicv2+ SGA (photos)", []).append(
                 {"lmbda": lmbda, **mean_point(refined)}
