@@ -181,3 +181,8 @@ def test_bench_quick_writes_tables(tmp_path: Path) -> None:
     assert [r["image"] for r in tables["sga"]] == ["astronaut", "astronaut"]  # one per lambda
     assert all(np.isfinite(r["rd_after"]) and r["bpp"] > 0 for r in tables["sga"])
     assert (out / "plots" / "rd.png").is_file()
+    saved = sorted(p.name for p in (out / "checkpoints").glob("*.pt"))
+    assert saved == ["mean_scale_0.0067.pt", "mean_scale_0.025.pt", "mlicv2_0.0067.pt",
+                     "mlicv2_0.025.pt"]  # fmt: skip
+    _, meta = load_checkpoint(out / "checkpoints" / "mlicv2_0.025.pt")
+    assert meta["lmbda"] == 0.025

@@ -98,7 +98,7 @@ class DemoConfig:
 
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            size="tiny", steps=400, batch_size=8, crop=64, lr=1e-3, log_every=50
+            size="tiny", steps=300, batch_size=8, crop=128, lr=1e-3, log_every=50
         )
     )
     images: list[str] = field(default_factory=lambda: ["astronaut", "chelsea", "coffee"])
