@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from entropykit_compression.bench import BenchConfig
+from entropykit_compression.codecs import DEFAULT_QUALITIES
 from entropykit_compression.train import TrainConfig
 
 from entropykit import DomainApp, Run, UsageError, pyplot
@@ -18,13 +19,6 @@ app = DomainApp(
     help="Learned image compression with multi-reference entropy models (MLIC++ / MLICv2), "
     "real bitstreams, SGA refinement and codec baselines.",
 )
-
-#: Qualities of the classic codecs' RD curves (JPEG 1-100, WebP/AVIF 0-100).
-QUALITIES: dict[str, list[int]] = {
-    "jpeg": [5, 10, 20, 35, 50, 75, 90],
-    "webp": [5, 10, 20, 35, 50, 75, 90],
-    "avif": [10, 25, 40, 55, 70, 85],
-}
 
 
 def main() -> None:
@@ -67,18 +61,9 @@ def _plot_rd(run: Run, curves: dict[str, list[dict[str, float]]], name: str, tit
 def _classic_curves(
     images: list[tuple[str, Any]], codecs: list[str]
 ) -> tuple[dict[str, list[dict[str, float]]], list[dict[str, Any]]]:
-    """Mean RD point per quality for each classic codec, and the per-image rows."""
-    from entropykit_compression.evaluate import evaluate_classic, mean_point
+    from entropykit_compression.evaluate import classic_curves
 
-    curves, rows = {}, []
-    for codec in codecs:
-        codec_rows = evaluate_classic(images, codec, QUALITIES[codec])
-        rows += codec_rows
-        curves[codec] = [
-            {"quality": q, **mean_point([r for r in codec_rows if r["quality"] == q])}
-            for q in QUALITIES[codec]
-        ]
-    return curves, rows
+    return classic_curves(images, {c: DEFAULT_QUALITIES[c] for c in codecs})
 
 
 def _check_codecs(codecs: list[str]) -> None:

@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from entropykit_compression.codecs import DEFAULT_QUALITIES
 from entropykit_compression.data import (
     HELD_OUT,
     bundled_images,
     eval_dead_leaves,
     pad_to_multiple,
 )
-from entropykit_compression.evaluate import bd_table, evaluate_classic, evaluate_model, mean_point
+from entropykit_compression.evaluate import bd_table, classic_curves, evaluate_model, mean_point
 from entropykit_compression.model import MLIC, STRIDE
 from entropykit_compression.sga import refine
 from entropykit_compression.train import TrainConfig, train
@@ -71,11 +72,7 @@ class BenchConfig:
     dead_leaves_size: tuple[int, int] = (256, 384)
     codecs: list[str] = field(default_factory=lambda: ["jpeg", "webp", "avif"])
     qualities: dict[str, list[int]] = field(
-        default_factory=lambda: {
-            "jpeg": [5, 10, 20, 35, 50, 75, 90],
-            "webp": [5, 10, 20, 35, 50, 75, 90],
-            "avif": [10, 25, 40, 55, 70, 85],
-        }
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_QUALITIES.items()}
     )
     sga_iters: int = 300
     sga_lr: float = 5e-3
@@ -205,13 +202,9 @@ def run_bench(
             curves.setdefault("mlicv2+ SGA (photos)", []).append(
                 {"lmbda": lmbda, **mean_point(refined)}
             )
-    for codec in cfg.codecs:
-        codec_rows = evaluate_classic(images, codec, cfg.qualities[codec])
-        rows += codec_rows
-        curves[codec] = [
-            {"quality": q, **mean_point([r for r in codec_rows if r["quality"] == q])}
-            for q in cfg.qualities[codec]
-        ]
+    classic, classic_rows = classic_curves(images, {c: cfg.qualities[c] for c in cfg.codecs})
+    curves.update(classic)
+    rows += classic_rows
     main = {k: v for k, v in curves.items() if "photos" not in k}
     bd: dict[str, list[dict[str, Any]]] = {}
     for anchor in ("mean_scale", "mlicpp", "webp"):

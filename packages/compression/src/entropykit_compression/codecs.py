@@ -33,6 +33,7 @@ from entropykit_compression.metrics import bpp, ms_ssim, psnr
 
 __all__ = [
     "CODECS",
+    "DEFAULT_QUALITIES",
     "QUALITY_RANGE",
     "available_codecs",
     "classic_rd_curve",
@@ -46,6 +47,12 @@ CODECS: tuple[str, ...] = ("jpeg", "webp", "avif")
 
 #: Inclusive integer quality range accepted by each codec (higher = better quality, more bytes).
 QUALITY_RANGE: dict[str, tuple[int, int]] = {"jpeg": (1, 100), "webp": (0, 100), "avif": (0, 100)}
+#: Quality settings of the RD curves the app and the benchmark draw for each codec.
+DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
+    "jpeg": (5, 10, 20, 35, 50, 75, 90),
+    "webp": (5, 10, 20, 35, 50, 75, 90),
+    "avif": (10, 25, 40, 55, 70, 85),
+}
 
 # Pillow feature name and format name of each codec.
 _PIL_FEATURE = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}

@@ -87,6 +87,22 @@ def evaluate_classic(
     return rows
 
 
+def classic_curves(
+    images: Sequence[tuple[str, torch.Tensor]], qualities: dict[str, Sequence[int]]
+) -> tuple[dict[str, list[dict[str, float]]], list[dict[str, Any]]]:
+    """For each ``{codec: qualities}``: the mean RD point per quality over the images (the
+    curve) and the per-image rows of :func:`evaluate_classic`."""
+    curves, rows = {}, []
+    for codec, settings in qualities.items():
+        codec_rows = evaluate_classic(images, codec, settings)
+        rows += codec_rows
+        curves[codec] = [
+            {"quality": q, **mean_point([r for r in codec_rows if r["quality"] == q])}
+            for q in settings
+        ]
+    return curves, rows
+
+
 def mean_point(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Average of bpp, PSNR, MS-SSIM (ignoring NaN) and timings over images: one RD point."""
     out: dict[str, float] = {"images": float(len(rows))}
