@@ -77,3 +77,17 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lazy_exports_load_on_first_use_and_cache() -> None:
+    from entropykit_shared.lazy import lazy_exports
+
+    namespace: dict = {}
+    getattr_, dir_ = lazy_exports("entropykit_shared", {"bd_rate": "bdrate"}, namespace)
+    from entropykit_shared.bdrate import bd_rate
+
+    assert getattr_("bd_rate") is bd_rate
+    assert namespace["bd_rate"] is bd_rate  # cached: later look-ups skip __getattr__
+    assert "bd_rate" in dir_()
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        getattr_("nope")

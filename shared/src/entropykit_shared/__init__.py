@@ -13,9 +13,10 @@ Every public name is importable from the package root; modules load on first use
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from entropykit_shared.lazy import lazy_exports
 
 try:
     __version__ = version("entropykit-shared")
@@ -326,14 +327,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'entropykit_shared' has no attribute {name!r}")
-    value = getattr(import_module(f"entropykit_shared.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -15,9 +15,9 @@ Names are imported on first use.
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from entropykit_shared.lazy import lazy_exports
 
 try:
     __version__ = version("entropykit-compression")
@@ -62,11 +62,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(f"entropykit_compression.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'entropykit_compression' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
