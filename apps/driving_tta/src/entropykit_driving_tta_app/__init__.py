@@ -1,0 +1,1 @@
+"""The entropykit-driving-tta command."""

@@ -1,0 +1,3 @@
+from entropykit_driving_tta_app.app import main
+
+main()
