@@ -133,7 +133,7 @@ def perturbed_windows(n: int, speeds: np.ndarray, seed: int, lane_width: float =
 
     A third brake or accelerate on a piecewise-constant profile in [-6, 3] m/s^2 (a quarter of
     them to a stop), a third change one or two lanes while doing so, a third drive a constant
-    yaw rate in [-0.35, 0.35] rad/s (curved roads). Speeds never go negative.
+    yaw rate of up to 6 m/s^2 lateral acceleration (curved roads). Speeds never go negative.
     """
     rng = np.random.default_rng([int(seed), 11])
     t = np.arange(1, HORIZON + 1) * DT
@@ -147,7 +147,10 @@ def perturbed_windows(n: int, speeds: np.ndarray, seed: int, lane_width: float =
     a2 = np.where(stop, a1, a2)
     acc = np.where(t[None] < switch[:, None], a1[:, None], a2[:, None])
     v = np.maximum(v0[:, None] + np.cumsum(acc * DT, axis=1), 0.0)
-    yaw_rate = np.where(kind == 2, rng.uniform(-0.35, 0.35, n), 0.0)
+    # Turns up to 6 m/s^2 of lateral acceleration (at most 0.8 rad/s): roundabout curvature at
+    # low speed, gentle curves at highway speed.
+    max_rate = np.minimum(0.8, 6.0 / np.maximum(v0, 1e-3))
+    yaw_rate = np.where(kind == 2, rng.uniform(-1.0, 1.0, n) * max_rate, 0.0)
     psi = np.cumsum(yaw_rate[:, None] * np.ones_like(t)[None] * DT, axis=1)
     x = np.cumsum(v * np.cos(psi) * DT, axis=1)
     y = np.cumsum(v * np.sin(psi) * DT, axis=1)
