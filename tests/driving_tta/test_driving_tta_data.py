@@ -321,16 +321,21 @@ def test_perturbed_windows() -> None:
     assert np.isfinite(a).all()
     np.testing.assert_array_equal(a, perturbed_windows(200, speeds, seed=3))
     assert not np.array_equal(a, perturbed_windows(200, speeds, seed=4))
-    # Speeds never go negative: with |yaw| <= 1.4 rad over 4 s, x never moves backwards.
-    dx = np.diff(np.concatenate([np.zeros((200, 1)), a[:, :, 0]], axis=1), axis=1)
-    assert (dx >= -1e-9).all()
+    # Speeds never go negative: every step moves along (never against) the entry's heading.
+    xy = np.concatenate([np.zeros((200, 1, 2)), a[:, :, :2]], axis=1)
+    step = np.diff(xy, axis=1)
+    along = step[..., 0] * np.cos(a[:, :, 2]) + step[..., 1] * np.sin(a[:, :, 2])
+    assert (along >= -1e-9).all()
+
     # Some of them stop (a quarter brake to a stop), some change lanes.
     v_end = np.hypot(*(a[:, -1, :2] - a[:, -2, :2]).T) / DT
     assert (v_end < 1e-6).sum() >= 10
     assert (np.abs(a[:, -1, 1]) > 3.5).sum() >= 10
-    # Zero initial speed: braking entries stay at the origin.
+    # Zero initial speed: entries only ever move forward along their heading.
     still = perturbed_windows(50, np.zeros(1), seed=0)
-    assert (np.diff(still[:, :, 0], axis=1) >= -1e-9).all()
+    st = np.diff(np.concatenate([np.zeros((50, 1, 2)), still[:, :, :2]], axis=1), axis=1)
+    fwd = st[..., 0] * np.cos(still[:, :, 2]) + st[..., 1] * np.sin(still[:, :, 2])
+    assert (fwd >= -1e-9).all()
 
 
 def test_too_few_windows_for_k(data: dict) -> None:

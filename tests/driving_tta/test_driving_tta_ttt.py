@@ -477,12 +477,15 @@ def test_closed_loop_episode(setup: dict) -> None:
     assert r1.scenario == "highway"
     n = r1.log.n_frames
     assert n == round(r1.metrics["duration"] / DT) + 1
-    assert 1 <= len(r1.decisions) <= 3
-    assert [t for t, _ in r1.plans] == [15, 20, 25][: len(r1.plans)]
+    assert 1 <= len(r1.decisions) <= 6
+    assert [t for t, _ in r1.plans] == [0, 5, 10, 15, 20, 25][: len(r1.plans)]
     assert all(0 <= c < 16 for _, c in r1.plans)
     assert 0 <= r1.metrics["mean_h"] <= math.log(setup["vocab"].n_clusters) + 1e-6
-    # The history frames fill the buffer, so every decision updates.
-    assert all(d["updated"] for d in r1.decisions)
+    # Planning starts at the first frame with an empty buffer: the first decision is the base
+    # planner's, every later one updates on the decisions before it.
+    assert not r1.decisions[0]["updated"]
+    assert r1.decisions[0]["choice"] == r1.decisions[0]["base_choice"]
+    assert all(d["updated"] for d in r1.decisions[1:])
     r2 = run_episode("highway", 5, pl, duration=3.0)
     np.testing.assert_array_equal(r1.log.pos[:, 0], r2.log.pos[:, 0])
     assert r1.plans == r2.plans

@@ -459,6 +459,7 @@ def bench(run: Run) -> dict:
         device=run.device,
         progress=lambda it: run.progress(it),
         logger=run.metrics,
+        checkpoint=str(run.checkpoint_path("planner.pt")),
     )
     (run.path / "bench.json").write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
     run.report.table([out["training"]], title="Training")

@@ -259,8 +259,10 @@ def run_bench(
     device: str = "cpu",
     progress: Callable[[Iterable[Any]], Iterable[Any]] = lambda x: x,
     logger: StepCallback | None = None,
+    checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Run the whole study; returns JSON-ready tables (see docs/driving_tta.md)."""
+    """Run the whole study; returns JSON-ready tables (see docs/driving_tta.md). With
+    ``checkpoint`` the trained planner (and its vocabulary) is saved there."""
     from types import SimpleNamespace
 
     from entropykit_driving_tta.closed_loop import SAFETY, closed_loop_table
@@ -274,6 +276,10 @@ def run_bench(
     workers = cfg.pipeline.n_workers()
     prep = prepare(cfg.pipeline, seed=seed, device=device, logger=logger)
     model, vocab = prep.model, prep.vocab
+    if checkpoint is not None:
+        from entropykit_driving_tta.train import save_checkpoint
+
+        save_checkpoint(checkpoint, model, vocab, {"seed": seed, "source": "bench"})
     out: dict[str, Any] = {
         "training": {
             "episodes": prep.n_logs,

@@ -23,7 +23,7 @@ import numpy as np
 
 from entropykit_driving_tta.centaur import Planner
 from entropykit_driving_tta.control import trajectory_vehicle_class
-from entropykit_driving_tta.features import DECISION_EVERY, FIRST_FRAME, state_features
+from entropykit_driving_tta.features import DECISION_EVERY, state_features
 from entropykit_driving_tta.geometry import box_corners
 from entropykit_driving_tta.scoring import (
     EGO_LENGTH,
@@ -262,18 +262,13 @@ def run_episode(
                 state["pos"], state["heading"], state["speed"], state["present"],
                 state["length"], state["width"], state["status"], state["past_speeds"],
             )  # fmt: skip
-            if t < FIRST_FRAME:  # history frames: the ego holds a constant-speed lane keep
-                policy.observe(agents, status)
-                if t == 0:
-                    ego.set_plan(_hold_plan(ego.speed))
-            else:
-                t0 = time.perf_counter()
-                choice, info = policy.plan(agents, status)
-                info["ms"] = 1000 * (time.perf_counter() - t0)
-                info["frame"] = t
-                decisions.append(info)
-                plans.append((t, choice))
-                ego.set_plan(policy.vocab.poses[choice])
+            t0 = time.perf_counter()
+            choice, info = policy.plan(agents, status)
+            info["ms"] = 1000 * (time.perf_counter() - t0)
+            info["frame"] = t
+            decisions.append(info)
+            plans.append((t, choice))
+            ego.set_plan(policy.vocab.poses[choice])
         if script is not None:
             script(env, ego, t)
         step_road(env)
@@ -290,11 +285,6 @@ def run_episode(
         metrics["mean_h"] = float(np.mean([d["h_before"] for d in decisions]))
         metrics["ms_per_decision"] = float(np.mean([d["ms"] for d in decisions]))
     return EpisodeResult(sc.name, int(seed), name, metrics, log, decisions, plans)
-
-
-def _hold_plan(speed: float) -> np.ndarray:
-    t = np.arange(1, HORIZON + 1) * DT
-    return np.column_stack([speed * t, np.zeros_like(t), np.zeros_like(t)])
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
