@@ -13,7 +13,13 @@ from entropykit_compression.zoo import default_checkpoint, load_checkpoint
 from entropykit_compression_app.app import app
 
 from entropykit_shared.rundir import check_run_dir
-from entropykit_shared.testing import AppContract, DeterminismContract, assert_cli_bad_input, invoke
+from entropykit_shared.testing import (
+    AppContract,
+    DeterminismContract,
+    assert_cli_bad_input,
+    invoke,
+    run_results,
+)
 
 QUICK = ("--quick", "--device", "cpu", "--seed", "0")
 VERBS = ("demo", "train", "evaluate", "compress", "decompress", "bench")
@@ -36,10 +42,6 @@ class TestCompressionDeterminism(DeterminismContract):
     app = app
 
 
-def _results(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "run"
@@ -52,7 +54,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_writes_a_loadable_checkpoint(checkpoint: Path) -> None:
     _, meta = load_checkpoint(checkpoint)
     assert meta["name"] == "mlicv2"
-    assert meta["hash"] == _results(checkpoint.parent.parent)["checkpoint_hash"]
+    assert meta["hash"] == run_results(checkpoint.parent.parent)["checkpoint_hash"]
 
 
 def test_compress_then_decompress_a_users_png(checkpoint: Path, tmp_path: Path) -> None:
@@ -64,7 +66,7 @@ def test_compress_then_decompress_a_users_png(checkpoint: Path, tmp_path: Path) 
         app, ["compress", str(png), str(packed), *QUICK, "--out", str(tmp_path / "c"), *sets]
     )
     assert result.exit_code == 0, result.stdout + result.stderr
-    info = _results(tmp_path / "c")
+    info = run_results(tmp_path / "c")
     assert info["bytes"] == packed.stat().st_size
     assert info["bpp"] == pytest.approx(packed.stat().st_size * 8 / (70 * 90))
     result = invoke(

@@ -12,7 +12,13 @@ from entropykit_driving_tta.train import load_checkpoint
 from entropykit_driving_tta_app.app import app
 
 from entropykit_shared.rundir import check_run_dir
-from entropykit_shared.testing import AppContract, DeterminismContract, assert_cli_bad_input, invoke
+from entropykit_shared.testing import (
+    AppContract,
+    DeterminismContract,
+    assert_cli_bad_input,
+    invoke,
+    run_results,
+)
 
 QUICK = ("--quick", "--device", "cpu", "--seed", "0")
 VERBS = ("demo", "collect", "train", "evaluate", "predict", "bench")
@@ -39,10 +45,6 @@ class TestDrivingDeterminism(DeterminismContract):
     app = app
 
 
-def _results(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "run"
@@ -54,7 +56,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_writes_a_checkpoint_with_its_vocabulary(checkpoint: Path) -> None:
     model, vocab, _ = load_checkpoint(checkpoint)
-    res = _results(checkpoint.parent.parent)
+    res = run_results(checkpoint.parent.parent)
     assert vocab.hash == res["vocab_hash"]
     assert model.vocab_size == vocab.size == res["vocab_size"]
     assert res["final_loss"] < res["first_loss"]
@@ -68,7 +70,7 @@ def test_evaluate_and_predict_with_the_checkpoint(checkpoint: Path, tmp_path: Pa
         ["evaluate", *QUICK, "--out", str(out), *sets, "--set", "shift=highway"],
     )
     assert result.exit_code == 0, result.stdout + result.stderr
-    res = _results(out)
+    res = run_results(out)
     rows = {r["method"]: r for r in res["open_loop"]}
     assert {"none", "centaur", "oracle", "idm_expert"} <= set(rows)
     assert all(0.0 <= r["pdms"] <= 100.0 for r in rows.values())
@@ -77,7 +79,7 @@ def test_evaluate_and_predict_with_the_checkpoint(checkpoint: Path, tmp_path: Pa
     out = tmp_path / "pred"
     result = invoke(app, ["predict", *QUICK, "--out", str(out), *sets])
     assert result.exit_code == 0, result.stdout + result.stderr
-    res = _results(out)
+    res = run_results(out)
     assert Path(res["video"]).is_file()
     assert Path(res["video"]).stat().st_size > 1000
     lines = (out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()

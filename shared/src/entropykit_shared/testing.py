@@ -62,6 +62,11 @@ def invoke(app: Any, args: Sequence[str]) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
 
 
+def run_results(out: str | Path) -> Any:
+    """The ``results`` section of a run directory's ``summary.json``."""
+    return json.loads((Path(out) / SUMMARY_FILE).read_text(encoding="utf-8"))["results"]
+
+
 def _close(a: Any, b: Any, rtol: float, atol: float, where: str) -> list[str]:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         problems = []
@@ -306,7 +311,7 @@ class DeterminismContract:
         args = ["demo", "--quick", "--device", "cpu", "--seed", str(self.seed), "--out", str(out)]
         result = invoke(self.app, [*args, *self.demo_args])
         assert result.exit_code == 0, result.stdout + result.stderr
-        return json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))["results"]
+        return run_results(out)
 
     def test_same_seed_same_results(self, tmp_path: Path) -> None:
         first = self._results(tmp_path / "first")
