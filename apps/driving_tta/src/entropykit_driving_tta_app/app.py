@@ -12,10 +12,13 @@ from entropykit_driving_tta.bench import (
     CONTROLS,
     BenchConfig,
     PipelineConfig,
+    check_methods,
     ttt_config,
 )
 from entropykit_driving_tta.centaur import TTTConfig
 from entropykit_driving_tta.collect import TEST_SEED0
+from entropykit_driving_tta.parallel import resolve_workers
+from entropykit_driving_tta.sim import get_scenario
 from entropykit_driving_tta.train import TrainConfig
 
 from entropykit import DomainApp, Run, UsageError, pyplot
@@ -29,21 +32,6 @@ app = DomainApp(
 
 def main() -> None:
     app()
-
-
-def _check_scenario(name: str) -> None:
-    from entropykit_driving_tta.sim import SCENARIOS
-
-    if name not in SCENARIOS:
-        raise ValueError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
-
-
-def _check_methods(methods: list[str]) -> None:
-    unknown = [m for m in methods if m not in CONTROLS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(CONTROLS)}")
-    if "none" not in methods:
-        raise ValueError("methods must include 'none' (the base planner, the reference)")
 
 
 def _load(checkpoint: str) -> tuple[Any, Any, dict[str, Any]]:
@@ -137,7 +125,7 @@ class DemoConfig:
     ttt: TTTConfig = field(default_factory=TTTConfig)
 
     def __post_init__(self) -> None:
-        _check_scenario(self.shift)
+        get_scenario(self.shift)
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -207,7 +195,7 @@ class CollectConfig:
     workers: int = 0  # 0: all cores
 
     def __post_init__(self) -> None:
-        _check_scenario(self.scenario)
+        get_scenario(self.scenario)
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
 
@@ -219,13 +207,11 @@ class CollectConfig:
 @app.verb(config=CollectConfig)
 def collect(run: Run) -> dict:
     """Roll out the IDM/MOBIL expert and save one log per episode (crashes dropped, counted)."""
-    import os
-
     from entropykit_driving_tta.collect import collect as collect_logs
     from entropykit_driving_tta.collect import save_logs
 
     cfg: CollectConfig = run.cfg
-    workers = cfg.workers or (os.cpu_count() or 1)
+    workers = resolve_workers(cfg.workers)
     seeds = range(cfg.first_seed, cfg.first_seed + cfg.episodes)
     res = collect_logs(cfg.scenario, seeds, workers=workers, progress=True)
     save_logs(res.logs, run.path / "logs")
@@ -262,34 +248,22 @@ class TrainVerbConfig:
 @app.verb(config=TrainVerbConfig)
 def train(run: Run) -> dict:
     """Expert logs -> vocabulary -> teacher scores -> Hydra-lite, saved with its vocabulary."""
-    import time
-
     from entropykit_driving_tta.bench import prepare
     from entropykit_driving_tta.collect import load_logs
-    from entropykit_driving_tta.features import build_frames
     from entropykit_driving_tta.train import save_checkpoint
-    from entropykit_driving_tta.train import train as train_planner
-    from entropykit_driving_tta.vocab import build_vocabulary
 
     cfg: TrainVerbConfig = run.cfg
-    p = cfg.pipeline
+    logs = None
     if cfg.logs:
         try:
             logs = load_logs(Path(cfg.logs).expanduser())
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        t0 = time.perf_counter()
-        vocab = build_vocabulary(logs, p.vocab_size, run.seed, p.perturbed_fraction, p.clusters)
-        frames = build_frames(logs, vocab, workers=p.n_workers(), progress=True)
-        out = train_planner(
-            frames, vocab, p.train, seed=run.seed, device=run.device, logger=run.metrics
-        )
-        model, history, n_frames = out.model.cpu(), out.history, len(frames)
-        seconds = time.perf_counter() - t0
-    else:
-        prep = prepare(p, seed=run.seed, device=run.device, logger=run.metrics, progress=True)
-        vocab, model, history, n_frames = prep.vocab, prep.model, prep.history, len(prep.frames)
-        seconds = sum(prep.seconds.values())
+    prep = prepare(
+        cfg.pipeline, seed=run.seed, device=run.device, logger=run.metrics, progress=True, logs=logs
+    )
+    vocab, model, history, n_frames = prep.vocab, prep.model, prep.history, len(prep.frames)
+    seconds = sum(prep.seconds.values())
     save_checkpoint(run.checkpoint_path("planner.pt"), model, vocab, {"seed": run.seed})
     vocab.save(run.path / "vocabulary.npz")
     run.plot_metrics(["loss", "imi", "nc", "dac", "ttc", "ep", "comfort"], x="epoch")
@@ -321,8 +295,8 @@ class EvaluateConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
-        _check_scenario(self.shift)
-        _check_methods(self.methods)
+        get_scenario(self.shift)
+        check_methods(self.methods)
 
     @classmethod
     def quick(cls) -> EvaluateConfig:
@@ -333,8 +307,6 @@ class EvaluateConfig:
 def evaluate(run: Run) -> dict:
     """Per-method NAVSIM sub-scores and PDMS with paired CIs, uncertainty AUROC, and
     closed-loop at-fault collision rates on one scenario."""
-    import os
-
     from entropykit_driving_tta.centaur import Planner
     from entropykit_driving_tta.closed_loop import closed_loop_table, run_episode
     from entropykit_driving_tta.collect import collect as collect_logs
@@ -349,7 +321,7 @@ def evaluate(run: Run) -> dict:
 
     cfg: EvaluateConfig = run.cfg
     model, vocab, _ = _load(cfg.checkpoint)
-    workers = cfg.workers or (os.cpu_count() or 1)
+    workers = resolve_workers(cfg.workers)
     if cfg.logs:
         try:
             logs = load_logs(Path(cfg.logs).expanduser())
@@ -399,7 +371,7 @@ class PredictConfig:
     video: str = "episode.gif"  # .gif or .mp4, written into the run directory
 
     def __post_init__(self) -> None:
-        _check_scenario(self.scenario)
+        get_scenario(self.scenario)
         if self.method not in CONTROLS and self.method != "idm":
             raise ValueError(
                 f"method must be 'idm' or one of {list(CONTROLS)}, got {self.method!r}"

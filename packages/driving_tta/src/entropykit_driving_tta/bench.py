@@ -11,10 +11,8 @@ suite, the uncertainty AUROC, and time per decision. Seeds: training from 0, val
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,7 +22,8 @@ from entropykit_driving_tta.centaur import TTTConfig
 from entropykit_driving_tta.collect import TEST_SEED0, TRAIN_SEED0, VAL_SEED0, collect
 from entropykit_driving_tta.features import FrameSet, build_frames
 from entropykit_driving_tta.model import HydraLite, ModelConfig
-from entropykit_driving_tta.sim import Scenario, get_scenario
+from entropykit_driving_tta.parallel import pmap, resolve_workers
+from entropykit_driving_tta.sim import EpisodeLog, Scenario, get_scenario
 from entropykit_driving_tta.train import TrainConfig, train
 from entropykit_driving_tta.vocab import Vocabulary, build_vocabulary
 from entropykit_shared.runtime import StepCallback
@@ -81,7 +80,7 @@ class PipelineConfig:
         )
 
     def n_workers(self) -> int:
-        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+        return resolve_workers(self.workers)
 
 
 @dataclass
@@ -101,27 +100,40 @@ def prepare(
     device: str = "cpu",
     logger: StepCallback | None = None,
     progress: bool = False,
+    logs: list[EpisodeLog] | None = None,
 ) -> Prepared:
-    """Collect expert logs, build the vocabulary and teacher labels, train the planner."""
+    """Collect expert logs (unless ``logs`` are given), build the vocabulary and teacher
+    labels, train the planner."""
     sec: dict[str, float] = {}
     t0 = time.perf_counter()
-    seeds = range(TRAIN_SEED0, TRAIN_SEED0 + cfg.train_episodes)
-    res = collect(scenario_for(cfg.scenario, cfg.episode_seconds), seeds, cfg.n_workers(), progress)
-    if len(res.logs) < 2:
-        raise RuntimeError(f"only {len(res.logs)} expert episodes survived; collect more")
-    sec["collect"] = time.perf_counter() - t0
+    dropped: dict[int, str] = {}
+    if logs is None:
+        seeds = range(TRAIN_SEED0, TRAIN_SEED0 + cfg.train_episodes)
+        sc = scenario_for(cfg.scenario, cfg.episode_seconds)
+        res = collect(sc, seeds, cfg.n_workers(), progress)
+        logs, dropped = res.logs, res.dropped
+        sec["collect"] = time.perf_counter() - t0
+    if len(logs) < 2:
+        raise RuntimeError(f"only {len(logs)} expert episodes to train on; collect more")
     t0 = time.perf_counter()
-    vocab = build_vocabulary(
-        res.logs, cfg.vocab_size, seed, cfg.perturbed_fraction, clusters=cfg.clusters
-    )
+    vocab = build_vocabulary(logs, cfg.vocab_size, seed, cfg.perturbed_fraction, cfg.clusters)
     sec["vocabulary"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    frames = build_frames(res.logs, vocab, workers=cfg.n_workers(), progress=progress)
+    frames = build_frames(logs, vocab, workers=cfg.n_workers(), progress=progress)
     sec["teacher_scores"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = train(frames, vocab, cfg.train, seed=seed, device=device, logger=logger)
     sec["train"] = time.perf_counter() - t0
-    return Prepared(vocab, frames, out.model.cpu(), out.history, len(res.logs), res.dropped, sec)
+    return Prepared(vocab, frames, out.model.cpu(), out.history, len(logs), dropped, sec)
+
+
+def check_methods(methods: list[str]) -> None:
+    """Every name is a method of :data:`CONTROLS`, and the base planner is among them."""
+    unknown = [m for m in methods if m not in CONTROLS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(CONTROLS)}")
+    if "none" not in methods:
+        raise ValueError("methods must include 'none' (the base planner, the reference)")
 
 
 @dataclass
@@ -164,11 +176,7 @@ class BenchConfig:
     n_boot: int = 10_000
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in CONTROLS]
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {list(CONTROLS)}")
-        if "none" not in self.methods:
-            raise ValueError("methods must include 'none' (the base planner)")
+        check_methods(self.methods)
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -196,16 +204,6 @@ def ttt_config(base: TTTConfig, method: str, lr: float | None = None) -> TTTConf
         raise ValueError(f"unknown method {method!r}; choose from {list(CONTROLS)}")
     cfg = replace(base, **CONTROLS[method])
     return replace(cfg, lr=lr) if lr is not None else cfg
-
-
-def _map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterable[Any]:
-    if workers <= 1 or len(jobs) <= 1:
-        return map(fn, jobs)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)))
-    try:
-        return list(pool.map(fn, jobs))
-    finally:
-        pool.shutdown()
 
 
 def _open_loop_job(args: tuple) -> dict[str, Any]:
@@ -307,7 +305,7 @@ def run_bench(
             "centaur": ttt_config(cfg.ttt, "centaur", lr),
         }
         jobs += [(model, vocab, fr, logs, methods, seed) for logs, fr, _ in val]
-    runs = list(progress(_map(_open_loop_job, jobs, workers)))
+    runs = list(progress(pmap(_open_loop_job, jobs, workers)))
     val_rows = []
     for i, lr in enumerate(cfg.lrs):
         deltas, n = 0.0, 0
@@ -327,7 +325,7 @@ def run_bench(
         for s in cfg.shifts
     }
     jobs = [(model, vocab, test[s][1], test[s][0], methods, seed) for s in cfg.shifts]
-    results = dict(zip(cfg.shifts, progress(_map(_open_loop_job, jobs, workers)), strict=True))
+    results = dict(zip(cfg.shifts, progress(pmap(_open_loop_job, jobs, workers)), strict=True))
     open_rows, auroc_rows, timing = [], [], []
     for s in cfg.shifts:
         frames = test[s][1]
@@ -374,7 +372,7 @@ def run_bench(
             sd = list(range(TEST_SEED0, TEST_SEED0 + cfg.safety_episodes))
             jobs.append((model, vocab, policy_cfg(p), s, sd, True, cfg.closed_loop_seconds))
             keys.append((s, p))
-    done = list(progress(_map(_closed_job, jobs, workers)))
+    done = list(progress(pmap(_closed_job, jobs, workers)))
     grouped: dict[str, dict[str, list[Any]]] = {}
     for (s, p), part in zip(keys, done, strict=True):
         grouped.setdefault(s, {}).setdefault(p, []).extend(

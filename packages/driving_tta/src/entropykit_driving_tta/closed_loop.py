@@ -24,8 +24,9 @@ import numpy as np
 from entropykit_driving_tta.centaur import Planner
 from entropykit_driving_tta.control import trajectory_vehicle_class
 from entropykit_driving_tta.features import DECISION_EVERY, state_features
-from entropykit_driving_tta.geometry import box_corners
+from entropykit_driving_tta.geometry import box_corners, to_ego_frame
 from entropykit_driving_tta.scoring import (
+    CONTACT_TYPES,
     EGO_LENGTH,
     EGO_WIDTH,
     ScoringConfig,
@@ -137,8 +138,6 @@ class EpisodeResult:
 
 def _lead_ttc(log: EpisodeLog, t: int) -> float:
     """Time to collision (s) with the nearest object ahead in the ego's corridor (|y| < 2 m)."""
-    from entropykit_driving_tta.geometry import to_ego_frame
-
     others = np.nonzero(log.present[t, 1:])[0] + 1
     if not len(others):
         return float("inf")
@@ -155,8 +154,6 @@ def _lead_ttc(log: EpisodeLog, t: int) -> float:
 
 def _first_contact(log: EpisodeLog, t: int, cfg: ScoringConfig) -> tuple[str, bool]:
     """Type and fault of the ego's collision at frame t (the crashed object nearest to it)."""
-    from entropykit_driving_tta.scoring import CONTACT_TYPES
-
     cand = np.nonzero(log.present[t, 1:] & log.crashed[t, 1:])[0] + 1
     if not len(cand):
         cand = np.nonzero(log.present[t, 1:])[0] + 1

@@ -10,15 +10,14 @@ Seed ranges keep the splits apart: training logs use seeds from 0, validation fr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from entropykit_driving_tta.geometry import box_corners
+from entropykit_driving_tta.parallel import pmap
 from entropykit_driving_tta.sim import (
     EpisodeLog,
     Recorder,
@@ -95,26 +94,13 @@ def collect(
     if not seeds:
         raise ValueError("collect needs at least one episode seed")
     jobs = [(sc, s) for s in seeds]
-    workers = max(1, min(int(workers), len(seeds), os.cpu_count() or 1))
-    if workers == 1:
-        results = map(_episode_job, jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_episode_job, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
-    if progress:
-        from tqdm.auto import tqdm
-
-        results = tqdm(results, total=len(jobs), desc=f"collect {sc.name}")
+    desc = f"collect {sc.name}" if progress else None
     out = CollectResult()
-    try:
-        for seed, lg in results:
-            if isinstance(lg, str):
-                out.dropped[seed] = lg
-            else:
-                out.logs.append(lg)
-    finally:
-        if workers > 1:
-            pool.shutdown()
+    for seed, lg in pmap(_episode_job, jobs, max(int(workers), 1), desc):
+        if isinstance(lg, str):
+            out.dropped[seed] = lg
+        else:
+            out.logs.append(lg)
     return out
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from entropykit_driving_tta.geometry import to_ego_frame, wrap_angle
+from entropykit_driving_tta.parallel import pmap
 from entropykit_driving_tta.scoring import ScoringConfig, scene_from_log, score_vocabulary
 from entropykit_driving_tta.sim import DECISION_EVERY, HORIZON, STATUS_FEATURES, EpisodeLog
 from entropykit_driving_tta.vocab import Vocabulary, future_in_ego_frame
@@ -80,9 +80,9 @@ def state_features(
     return agents.astype(np.float32), st.astype(np.float32)
 
 
-def decision_frames(log: EpisodeLog, need_future: bool = True) -> list[int]:
-    """Decision frames (every 0.5 s) with 1.5 s of history and, if asked, a 4-s future."""
-    last = log.n_frames - HORIZON - 1 if need_future else log.n_frames - 1
+def decision_frames(log: EpisodeLog) -> list[int]:
+    """Decision frames (every 0.5 s) with 1.5 s of history and a 4-s future."""
+    last = log.n_frames - HORIZON - 1
     return [t for t in range(FIRST_FRAME, last + 1, DECISION_EVERY)]
 
 
@@ -180,24 +180,12 @@ def build_frames(
     if not logs:
         raise ValueError("build_frames needs at least one log")
     jobs = [(lg, vocab, cfg) for lg in logs]
-    if workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        parts = pool.map(_log_frames, jobs)
-    else:
-        parts = map(_log_frames, jobs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        parts = tqdm(parts, total=len(jobs), desc="teacher scores")
     acc: dict[str, list] = {k: [] for k in FrameSet._arrays() if k != "seeds"}
-    try:
-        for e, part in enumerate(parts):
-            for k, v in part.items():
-                acc[k].extend(v)
-            acc["episode"].extend([e] * len(part["frame"]))
-    finally:
-        if workers > 1:
-            pool.shutdown()
+    desc = "teacher scores" if progress else None
+    for e, part in enumerate(pmap(_log_frames, jobs, max(int(workers), 1), desc)):
+        for k, v in part.items():
+            acc[k].extend(v)
+        acc["episode"].extend([e] * len(part["frame"]))
     if not acc["frame"]:
         raise ValueError("the logs have no decision frame with 1.5 s of history and 4 s of future")
     k = vocab.size

@@ -349,22 +349,19 @@ class LaneSet:
             **{f: getattr(self, f)[keep] for f in self._array_fields()},
         )
 
-    def home_lane(self, point: np.ndarray) -> int:
-        """Index of the lane whose centre line is closest to ``point`` (2,) among the lanes it
-        lies on (or all lanes when it is on none)."""
-        lon, lat = self.local_coordinates(np.asarray(point, dtype=np.float64))
+    def home_lane(self, points: np.ndarray) -> np.ndarray:
+        """Index (...) of the lane whose centre line is closest to each point (..., 2), measured
+        as ``|lateral|`` plus the distance past the lane's ends (0 on the lane)."""
+        lon, lat = self.local_coordinates(np.asarray(points, dtype=np.float64))
         over = np.maximum(np.maximum(-lon, lon - self.length), 0.0)
-        cost = np.abs(lat) + over
-        return int(np.argmin(cost))
+        return np.argmin(np.abs(lat) + over, axis=-1)
 
     def multi_lane(self, corners: np.ndarray, centers: np.ndarray) -> np.ndarray:
         """(...) whether a box straddles lanes: some corner (..., 4, 2) is outside the lane that
         holds its centre (..., 2). The centre's lane is the on-lane lane with the smallest
         ``|lateral|``; the lateral test extends that lane's geometry past its ends, so a box
         crossing a segment join is not counted as straddling."""
-        lon_c, lat_c = self.local_coordinates(centers)
-        over = np.maximum(np.maximum(-lon_c, lon_c - self.length), 0.0)
-        home = np.argmin(np.abs(lat_c) + over, axis=-1)  # (...)
+        home = self.home_lane(centers)  # (...)
         _, lat_k = self.local_coordinates(corners)  # (..., 4, L)
         lat_home = np.take_along_axis(lat_k, home[..., None, None], axis=-1)[..., 0]
         w_home = self.width[home][..., None]
